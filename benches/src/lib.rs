@@ -1,0 +1,2 @@
+//! Shared inputs for the criterion benchmarks in this package.
+#![deny(missing_docs)]

@@ -1,0 +1,1 @@
+//! Server-Sent Events decoding (placeholder until the decoder lands).

@@ -1,0 +1,2 @@
+//! Serde models of vLLM's OpenAI-compatible API.
+#![deny(missing_docs)]
