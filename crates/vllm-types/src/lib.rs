@@ -1,2 +1,70 @@
-//! Serde models of vLLM's OpenAI-compatible API.
+//! Serde models of vLLM's OpenAI-compatible API, in both directions.
+//!
+//! Every request and response of the server is here as a plain struct with public fields:
+//! a client serializes requests and parses responses, and a server or a mock does the
+//! opposite, with nothing but `serde` and `serde_json` underneath (no runtime, no HTTP).
+//!
+//! - [`chat`]: `/v1/chat/completions`: [`ChatCompletionRequest`], [`Message`], [`Tool`],
+//!   [`ChatCompletion`], and the stream's [`ChatCompletionChunk`].
+//! - [`completions`]: the legacy `/v1/completions`.
+//! - [`models`], [`embeddings`], [`tokenize`], [`pooling`] (pooling, classify, score, rerank),
+//!   [`version`].
+//! - [`error`]: [`ErrorResponse`], the server's error body in all its shapes.
+//!
+//! # Conventions
+//!
+//! - Every type is `Serialize + Deserialize + Debug + Clone + PartialEq`, with `Default`, so
+//!   values can be built with struct literals and `..Default::default()`.
+//! - Optional fields are `Option`s and are not serialized when `None`.
+//! - Members a type does not model are kept in its `extra` field ([`Extra`]) and written back,
+//!   so a newer server's fields are not lost and `serialize(parse(json))` gives `json` again
+//!   (explicit `null`s included).
+//! - Values that are open-ended on the wire ([`Role`], [`FinishReason`], …) are enums with an
+//!   `Other(String)` variant rather than a parse error.
+//!
+//! # Example
+//!
+//! ```
+//! use vllm_types::{ChatCompletionChunk, ChatCompletionRequest, Message, StreamOptions};
+//!
+//! let request = ChatCompletionRequest {
+//!     stream: Some(true),
+//!     stream_options: Some(StreamOptions::include_usage()),
+//!     ..ChatCompletionRequest::new("smollm2-135m", vec![Message::user("Hi")])
+//! };
+//! let body = serde_json::to_string(&request).unwrap();
+//! assert!(body.contains(r#""stream_options":{"include_usage":true}"#));
+//!
+//! let chunk: ChatCompletionChunk = serde_json::from_str(
+//!     r#"{"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"smollm2-135m",
+//!         "choices":[{"index":0,"delta":{"reasoning":"Hmm"},"logprobs":null,"finish_reason":null}]}"#,
+//! ).unwrap();
+//! assert_eq!(chunk.choices[0].delta.reasoning_text(), Some("Hmm"));
+//! assert!(chunk.choices[0].finish_reason.is_none());
+//! ```
 #![deny(missing_docs)]
+
+mod macros;
+mod sampling;
+
+pub mod chat;
+pub mod common;
+pub mod completions;
+pub mod embeddings;
+pub mod error;
+mod extra;
+pub mod models;
+pub mod pooling;
+pub mod tokenize;
+pub mod version;
+
+pub use chat::*;
+pub use common::*;
+pub use completions::*;
+pub use embeddings::*;
+pub use error::*;
+pub use extra::Extra;
+pub use models::*;
+pub use pooling::*;
+pub use tokenize::*;
+pub use version::*;
