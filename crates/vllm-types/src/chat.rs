@@ -348,7 +348,11 @@ model! {
 
 impl Tool {
     /// A function tool with a description and a JSON Schema for its arguments.
-    pub fn function(name: impl Into<String>, description: impl Into<String>, parameters: Value) -> Self {
+    pub fn function(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        parameters: Value,
+    ) -> Self {
         Self {
             kind: "function".into(),
             function: FunctionDefinition {
@@ -465,7 +469,11 @@ model! {
 
 impl ToolCall {
     /// A function call with its arguments as JSON text.
-    pub fn function(id: impl Into<String>, name: impl Into<String>, arguments: impl Into<String>) -> Self {
+    pub fn function(
+        id: impl Into<String>,
+        name: impl Into<String>,
+        arguments: impl Into<String>,
+    ) -> Self {
         Self {
             id: id.into(),
             kind: "function".into(),
@@ -702,7 +710,9 @@ model! {
 impl ResponseMessage {
     /// The reasoning, from `reasoning` or else `reasoning_content`.
     pub fn reasoning_text(&self) -> Option<&str> {
-        self.reasoning.as_deref().or(self.reasoning_content.as_deref())
+        self.reasoning
+            .as_deref()
+            .or(self.reasoning_content.as_deref())
     }
 
     /// The tool calls (empty when none).
@@ -790,6 +800,8 @@ model! {
 impl Delta {
     /// The reasoning text, from `reasoning` or else `reasoning_content`.
     pub fn reasoning_text(&self) -> Option<&str> {
-        self.reasoning.as_deref().or(self.reasoning_content.as_deref())
+        self.reasoning
+            .as_deref()
+            .or(self.reasoning_content.as_deref())
     }
 }

@@ -59,7 +59,10 @@ impl ErrorResponse {
     /// The error object, where the body has one.
     pub fn api_error(&self) -> Option<&ApiError> {
         match self {
-            ErrorResponse::Envelope(ErrorEnvelope { error: ErrorDetail::Object(e), .. }) => Some(e),
+            ErrorResponse::Envelope(ErrorEnvelope {
+                error: ErrorDetail::Object(e),
+                ..
+            }) => Some(e),
             ErrorResponse::Flat(e) => Some(e),
             _ => None,
         }
@@ -68,9 +71,10 @@ impl ErrorResponse {
     /// The human-readable message.
     pub fn message(&self) -> Cow<'_, str> {
         match self {
-            ErrorResponse::Envelope(ErrorEnvelope { error: ErrorDetail::Text(text), .. }) => {
-                Cow::Borrowed(text)
-            }
+            ErrorResponse::Envelope(ErrorEnvelope {
+                error: ErrorDetail::Text(text),
+                ..
+            }) => Cow::Borrowed(text),
             ErrorResponse::Detail(d) => d.message(),
             _ => Cow::Borrowed(self.api_error().map_or("", |e| e.message.as_str())),
         }
@@ -184,11 +188,13 @@ impl DetailError {
             Value::Array(items) => Cow::Owned(
                 items
                     .iter()
-                    .map(|item| match (item.get("msg").and_then(Value::as_str), item.get("loc")) {
-                        (Some(msg), Some(loc)) => format!("{msg} (at {loc})"),
-                        (Some(msg), None) => msg.to_owned(),
-                        (None, _) => item.to_string(),
-                    })
+                    .map(
+                        |item| match (item.get("msg").and_then(Value::as_str), item.get("loc")) {
+                            (Some(msg), Some(loc)) => format!("{msg} (at {loc})"),
+                            (Some(msg), None) => msg.to_owned(),
+                            (None, _) => item.to_string(),
+                        },
+                    )
                     .collect::<Vec<_>>()
                     .join("; "),
             ),

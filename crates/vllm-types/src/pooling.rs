@@ -198,7 +198,11 @@ model! {
 
 impl ScoreRequest {
     /// Score `text_1` against `text_2` with `model`.
-    pub fn new(model: impl Into<String>, text_1: impl Into<ScoreInput>, text_2: impl Into<ScoreInput>) -> Self {
+    pub fn new(
+        model: impl Into<String>,
+        text_1: impl Into<ScoreInput>,
+        text_2: impl Into<ScoreInput>,
+    ) -> Self {
         Self {
             model: Some(model.into()),
             text_1: text_1.into(),
@@ -283,7 +287,10 @@ impl RerankRequest {
         Self {
             model: Some(model.into()),
             query: query.into(),
-            documents: documents.into_iter().map(|d| Value::String(d.into())).collect(),
+            documents: documents
+                .into_iter()
+                .map(|d| Value::String(d.into()))
+                .collect(),
             ..Self::default()
         }
     }

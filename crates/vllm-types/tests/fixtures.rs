@@ -59,16 +59,25 @@ fn json_eq(a: &Value, b: &Value) -> bool {
             x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_eq(a, b))
         }
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_eq(v, w)))
         }
         _ => a == b,
     }
 }
 
 /// Parses `text` as `T`, checks that it re-serializes to the same JSON, and returns it.
-fn round_trip<T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug>(what: &str, text: &str) -> T {
-    let parsed: T = serde_json::from_str(text)
-        .unwrap_or_else(|e| panic!("{what}: does not parse as {}: {e}", std::any::type_name::<T>()));
+fn round_trip<T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug>(
+    what: &str,
+    text: &str,
+) -> T {
+    let parsed: T = serde_json::from_str(text).unwrap_or_else(|e| {
+        panic!(
+            "{what}: does not parse as {}: {e}",
+            std::any::type_name::<T>()
+        )
+    });
     let original: Value = serde_json::from_str(text).unwrap();
     let again = serde_json::to_value(&parsed).unwrap();
     assert!(
@@ -83,7 +92,12 @@ fn round_trip<T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug>(wha
 
 fn all_files() -> Vec<String> {
     let mut out = Vec::new();
-    for dir in ["vllm-0.32-cpu/think", "vllm-0.32-cpu/nothink", "vllm-0.32-cpu/embed", "llama-server"] {
+    for dir in [
+        "vllm-0.32-cpu/think",
+        "vllm-0.32-cpu/nothink",
+        "vllm-0.32-cpu/embed",
+        "llama-server",
+    ] {
         for entry in fs::read_dir(fixtures().join(dir)).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
             out.push(format!("{dir}/{name}"));
@@ -114,7 +128,10 @@ fn every_fixture_parses_and_round_trips() {
             let body = read(&rel);
             if let Some((_, reason)) = BAD_REQUESTS.iter().find(|(s, _)| *s == stem) {
                 let err = request_error(stem, &body);
-                assert!(err.contains(reason), "{rel}: error {err:?} does not say {reason:?}");
+                assert!(
+                    err.contains(reason),
+                    "{rel}: error {err:?} does not say {reason:?}"
+                );
             } else {
                 check_request(&rel, stem, &body);
             }
@@ -128,7 +145,11 @@ fn every_fixture_parses_and_round_trips() {
             }
         } else if rel.ends_with(".sse") {
             let events = sse_data(&rel);
-            assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{rel}: no [DONE]");
+            assert_eq!(
+                events.last().map(String::as_str),
+                Some("[DONE]"),
+                "{rel}: no [DONE]"
+            );
             for data in &events[..events.len() - 1] {
                 if stem.starts_with("completions") {
                     round_trip::<CompletionChunk>(&rel, data);
@@ -148,7 +169,9 @@ fn every_fixture_parses_and_round_trips() {
 
 fn request_error(stem: &str, body: &str) -> String {
     match stem {
-        "err_bad_json" => serde_json::from_str::<ChatCompletionRequest>(body).unwrap_err().to_string(),
+        "err_bad_json" => serde_json::from_str::<ChatCompletionRequest>(body)
+            .unwrap_err()
+            .to_string(),
         _ => serde_json::from_str::<ChatCompletionRequest>(body)
             .map(|r| format!("parsed: {r:?}"))
             .unwrap_or_else(|e| e.to_string()),
@@ -174,9 +197,20 @@ fn check_request(rel: &str, stem: &str, body: &str) {
             let r: TokenizeRequest = round_trip(rel, body);
             assert!(matches!(r, TokenizeRequest::Chat(_)), "{rel}: {r:?}");
         }
-        "err_unknown_model" | "err_bad_role" | "chat" | "stream" | "extra_n2_logprobs" | "extra_stop"
-        | "extra_stream_no_usage" | "extra_ctx_overflow" | "extra_tool_named" | "extra_tool_none"
-        | "tools" | "tools_auto" | "tools_roundtrip" | "tools_stream" => {
+        "err_unknown_model"
+        | "err_bad_role"
+        | "chat"
+        | "stream"
+        | "extra_n2_logprobs"
+        | "extra_stop"
+        | "extra_stream_no_usage"
+        | "extra_ctx_overflow"
+        | "extra_tool_named"
+        | "extra_tool_none"
+        | "tools"
+        | "tools_auto"
+        | "tools_roundtrip"
+        | "tools_stream" => {
             round_trip::<ChatCompletionRequest>(rel, body);
         }
         other => panic!("{rel}: no request type for {other}"),
@@ -232,17 +266,40 @@ fn vllm_chat_fields_come_out_right() {
     assert_eq!(c.object, "chat.completion");
     assert_eq!(c.created, 1795567062);
     assert_eq!(c.model, "smollm2-135m");
-    assert_eq!(c.system_fingerprint.as_deref(), Some("vllm-0.32.0-67e5bc80"));
+    assert_eq!(
+        c.system_fingerprint.as_deref(),
+        Some("vllm-0.32.0-67e5bc80")
+    );
     let choice = &c.choices[0];
     assert_eq!(choice.message.role, Role::Assistant);
     assert_eq!(choice.message.content.as_deref(), Some(" in one sentence."));
-    assert_eq!(choice.message.reasoning.as_deref(), Some("\nThe capital of France"));
-    assert_eq!(choice.message.reasoning_text(), Some("\nThe capital of France"));
+    assert_eq!(
+        choice.message.reasoning.as_deref(),
+        Some("\nThe capital of France")
+    );
+    assert_eq!(
+        choice.message.reasoning_text(),
+        Some("\nThe capital of France")
+    );
     assert_eq!(choice.finish_reason, Some(FinishReason::Stop));
     assert_eq!(choice.stop_reason, None);
     let usage = c.usage.as_ref().unwrap();
-    assert_eq!((usage.prompt_tokens, usage.completion_tokens, usage.total_tokens), (34, Some(11), 45));
-    assert_eq!(usage.completion_tokens_details.as_ref().unwrap().reasoning_tokens, Some(5));
+    assert_eq!(
+        (
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            usage.total_tokens
+        ),
+        (34, Some(11), 45)
+    );
+    assert_eq!(
+        usage
+            .completion_tokens_details
+            .as_ref()
+            .unwrap()
+            .reasoning_tokens,
+        Some(5)
+    );
     assert_eq!(usage.prompt_tokens_details, None);
     // Members we do not model are kept.
     assert_eq!(c.extra.get("metrics"), Some(&Value::Null));
@@ -272,7 +329,13 @@ fn vllm_n2_logprobs_come_out_right() {
     let c = chat("vllm-0.32-cpu/think/extra_n2_logprobs.http");
     assert_eq!(c.choices.len(), 2);
     assert_eq!(c.choices[1].index, 1);
-    let lp = c.choices[0].logprobs.as_ref().unwrap().content.as_ref().unwrap();
+    let lp = c.choices[0]
+        .logprobs
+        .as_ref()
+        .unwrap()
+        .content
+        .as_ref()
+        .unwrap();
     assert_eq!(lp.len(), 5);
     assert_eq!(lp[0].token, "1");
     assert!((lp[0].logprob - -1.8218450546264648).abs() < 1e-12);
@@ -304,14 +367,22 @@ fn vllm_stream_reassembles() {
     let last = chunks.last().unwrap();
     assert!(last.choices.is_empty());
     let usage = last.usage.as_ref().unwrap();
-    assert_eq!(usage.total_tokens, usage.prompt_tokens + usage.completion_tokens.unwrap());
+    assert_eq!(
+        usage.total_tokens,
+        usage.prompt_tokens + usage.completion_tokens.unwrap()
+    );
     // Without include_usage there is no usage chunk.
-    let no_usage: Vec<ChatCompletionChunk> = sse_data("vllm-0.32-cpu/think/extra_stream_no_usage.sse")
-        .iter()
-        .filter(|d| *d != "[DONE]")
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
-    assert!(no_usage.iter().all(|c| c.usage.is_none() && !c.choices.is_empty()));
+    let no_usage: Vec<ChatCompletionChunk> =
+        sse_data("vllm-0.32-cpu/think/extra_stream_no_usage.sse")
+            .iter()
+            .filter(|d| *d != "[DONE]")
+            .map(|d| serde_json::from_str(d).unwrap())
+            .collect();
+    assert!(
+        no_usage
+            .iter()
+            .all(|c| c.usage.is_none() && !c.choices.is_empty())
+    );
 }
 
 #[test]
@@ -325,7 +396,10 @@ fn vllm_tool_stream_arguments_reassemble() {
     let first = deltas[0];
     assert!(first.id.as_deref().unwrap().starts_with("chatcmpl-tool-"));
     assert_eq!(first.kind.as_deref(), Some("function"));
-    assert_eq!(first.function.as_ref().unwrap().name.as_deref(), Some("get_weather"));
+    assert_eq!(
+        first.function.as_ref().unwrap().name.as_deref(),
+        Some("get_weather")
+    );
     assert_eq!(first.function.as_ref().unwrap().arguments, None);
     assert!(deltas.iter().all(|d| d.index == 0));
     let args: String = deltas
@@ -334,7 +408,10 @@ fn vllm_tool_stream_arguments_reassemble() {
         .collect();
     let parsed: Value = serde_json::from_str(&args).unwrap();
     assert_eq!(parsed["city"], "Paris");
-    let finish = chunks.iter().flat_map(|c| &c.choices).find_map(|c| c.finish_reason.clone());
+    let finish = chunks
+        .iter()
+        .flat_map(|c| &c.choices)
+        .find_map(|c| c.finish_reason.clone());
     assert_eq!(finish, Some(FinishReason::ToolCalls));
 }
 
@@ -346,24 +423,38 @@ fn llama_server_dialect_comes_out_right() {
     assert!(msg.reasoning_content.is_some());
     assert_eq!(msg.reasoning_text(), msg.reasoning_content.as_deref());
     let usage = c.usage.as_ref().unwrap();
-    assert_eq!(usage.prompt_tokens_details.as_ref().unwrap().cached_tokens, Some(0));
+    assert_eq!(
+        usage.prompt_tokens_details.as_ref().unwrap().cached_tokens,
+        Some(0)
+    );
     assert!(c.extra.contains_key("timings"));
     // The first stream delta has content: null.
     let chunks = chunks("llama-server/stream.sse");
     assert_eq!(chunks[0].choices[0].delta.content, None);
-    assert!(chunks.iter().flat_map(|c| &c.choices).any(|c| c.delta.reasoning_text().is_some()));
+    assert!(
+        chunks
+            .iter()
+            .flat_map(|c| &c.choices)
+            .any(|c| c.delta.reasoning_text().is_some())
+    );
 }
 
 #[test]
 fn error_shapes_come_out_right() {
     let e = error("vllm-0.32-cpu/think/err_unknown_model.http");
-    assert_eq!(e.message(), "The model `no-such-model` does not exist. Valid aliases: smollm2-135m.");
+    assert_eq!(
+        e.message(),
+        "The model `no-such-model` does not exist. Valid aliases: smollm2-135m."
+    );
     assert_eq!(e.error_type(), Some("NotFoundError"));
     assert_eq!(e.param(), Some("model"));
     assert_eq!(e.code(), Some(&ErrorCode::Int(404)));
 
     let e = error("vllm-0.32-cpu/think/extra_ctx_overflow.http");
-    assert!(e.message().starts_with("max_tokens=100000 cannot be greater than max_model_len=4096"));
+    assert!(
+        e.message()
+            .starts_with("max_tokens=100000 cannot be greater than max_model_len=4096")
+    );
     assert_eq!(e.code().and_then(ErrorCode::as_u16), Some(400));
 
     let e = error("vllm-0.32-cpu/think/err_404.http");
@@ -386,7 +477,10 @@ fn error_shapes_come_out_right() {
         "OpenAI",
         r#"{"error":{"message":"Incorrect API key","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#,
     );
-    assert_eq!(openai.code(), Some(&ErrorCode::Text("invalid_api_key".into())));
+    assert_eq!(
+        openai.code(),
+        Some(&ErrorCode::Text("invalid_api_key".into()))
+    );
     let unauthorized: ErrorResponse = round_trip("401", r#"{"error":"Unauthorized"}"#);
     assert_eq!(unauthorized.message(), "Unauthorized");
     assert_eq!(unauthorized.error_type(), None);
@@ -394,7 +488,10 @@ fn error_shapes_come_out_right() {
         "FastAPI validation",
         r#"{"detail":[{"loc":["body","messages"],"msg":"Field required","type":"missing"}]}"#,
     );
-    assert_eq!(validation.message(), r#"Field required (at ["body","messages"])"#);
+    assert_eq!(
+        validation.message(),
+        r#"Field required (at ["body","messages"])"#
+    );
     // Built for a mock, it is vLLM's current shape.
     assert_eq!(
         serde_json::to_value(ErrorResponse::new("nope", "NotFoundError", 404)).unwrap(),
