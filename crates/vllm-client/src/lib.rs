@@ -1,7 +1,43 @@
 //! Rust client for vLLM's OpenAI-compatible server.
 //!
+//! ```no_run
+//! use vllm_client::{VllmClient, json};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let client = VllmClient::new("http://localhost:8000/v1");
+//!     let response = client.chat.completions().create()
+//!         .model("Qwen/Qwen2.5-72B-Instruct")
+//!         .messages(json!([{"role": "user", "content": "Hello!"}]))
+//!         .send()
+//!         .await?;
+//!     println!("{}", response.content.unwrap_or_default());
+//!     Ok(())
+//! }
+//! ```
+//!
 //! The request and response models live in [`types`] (the `vllm-types` crate).
 #![deny(missing_docs)]
 
-pub use serde_json::json;
+mod chat;
+mod client;
+mod completions;
+mod error;
+mod request;
+mod response;
+mod stream;
+mod tool_calls;
+
+pub use chat::{Chat, ChatCompletionBuilder, ChatCompletions};
+pub use client::{
+    ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_STREAM_IDLE_TIMEOUT, DEFAULT_TIMEOUT,
+    VllmClient,
+};
+pub use completions::{CompletionBuilder, CompletionResponse, Completions};
+pub use error::VllmError;
+pub use response::{ChatCompletionResponse, Usage};
+pub use serde_json::{Value, json};
+pub use stream::{MessageStream, StreamEvent};
+pub use tool_calls::ToolCall;
+pub use vllm_transport::TimeoutKind;
 pub use vllm_types as types;

@@ -1,0 +1,376 @@
+//! [`VllmClient`] and its [`ClientBuilder`].
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use vllm_transport::Transport;
+
+use crate::chat::Chat;
+use crate::completions::Completions;
+use crate::error::VllmError;
+
+/// The default for [`ClientBuilder::timeout`]: 10 minutes.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// The default for [`ClientBuilder::connect_timeout`]: 10 seconds.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default for [`ClientBuilder::stream_idle_timeout`]: 5 minutes.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// The default for [`ClientBuilder::max_retries`].
+pub const DEFAULT_MAX_RETRIES: u32 = 2;
+
+const USER_AGENT: &str = concat!("vllm-client/", env!("CARGO_PKG_VERSION"));
+
+/// A client for a vLLM server (or any OpenAI-compatible server).
+///
+/// Cheap to clone: clones share one connection pool, so make one client and clone it into
+/// every task that needs it. It is `Send + Sync`.
+///
+/// ```no_run
+/// use vllm_client::{VllmClient, json};
+///
+/// # async fn run() -> Result<(), vllm_client::VllmError> {
+/// let client = VllmClient::new("http://localhost:8000/v1").timeout_secs(120);
+/// let response = client.chat.completions().create()
+///     .model("Qwen/Qwen2.5-7B-Instruct")
+///     .messages(json!([{"role": "user", "content": "Hello!"}]))
+///     .send()
+///     .await?;
+/// println!("{}", response.content.unwrap_or_default());
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct VllmClient {
+    /// Chat completions: `client.chat.completions().create()`.
+    pub chat: Chat,
+    /// Legacy completions: `client.completions.create()`.
+    pub completions: Completions,
+    inner: Arc<ClientInner>,
+}
+
+/// What every request of a client shares.
+pub(crate) struct ClientInner {
+    base_url: String,
+    api_key: Option<String>,
+    transport: Result<Transport, String>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) stream_idle_timeout: Option<Duration>,
+    pub(crate) max_retries: u32,
+    headers: HeaderMap,
+}
+
+impl ClientInner {
+    /// The base URL joined with `path` (which starts with `/`).
+    pub(crate) fn url(&self, path: &str) -> String {
+        let mut url = String::with_capacity(self.base_url.len() + path.len());
+        url.push_str(&self.base_url);
+        url.push_str(path);
+        url
+    }
+
+    /// The transport, or the reason it could not be built.
+    pub(crate) fn transport(&self) -> Result<&Transport, VllmError> {
+        self.transport
+            .as_ref()
+            .map_err(|reason| VllmError::builder(format!("the HTTP client could not be built: {reason}")))
+    }
+
+    /// The headers every request carries: the defaults and the API key.
+    pub(crate) fn headers(&self) -> HeaderMap {
+        let mut headers = self.headers.clone();
+        if let Some(key) = &self.api_key {
+            if let Ok(mut value) = HeaderValue::try_from(format!("Bearer {key}")) {
+                value.set_sensitive(true);
+                headers.insert(http::header::AUTHORIZATION, value);
+            }
+        }
+        headers
+    }
+}
+
+impl VllmClient {
+    /// A client for the server at `base_url` (e.g. `http://localhost:8000/v1`; a trailing `/`
+    /// is trimmed), with the default configuration. An invalid URL is reported by the first
+    /// request.
+    pub fn new(base_url: impl Into<String>) -> Self {
+        ClientBuilder::new().base_url(base_url).build()
+    }
+
+    /// A client configured from the environment: `VLLM_BASE_URL` (else `OPENAI_BASE_URL`, else
+    /// `http://localhost:8000/v1`) and `VLLM_API_KEY` (else `OPENAI_API_KEY`).
+    pub fn from_env() -> Self {
+        ClientBuilder::new().from_env().build()
+    }
+
+    /// Starts configuring a client.
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// The same client (sharing the connection pool) sending `Authorization: Bearer <key>`.
+    pub fn with_api_key(self, key: impl Into<String>) -> Self {
+        self.reconfigure(|c| c.api_key = Some(key.into()))
+    }
+
+    /// The same client (sharing the connection pool) with a timeout of `secs` seconds: on the
+    /// whole request, or for a stream on the wait for the response head (a long stream is not
+    /// cut off by it; see [`ClientBuilder::stream_idle_timeout`]).
+    pub fn timeout_secs(self, secs: u64) -> Self {
+        self.reconfigure(|c| c.timeout = Some(Duration::from_secs(secs)))
+    }
+
+    /// The base URL, without a trailing `/`.
+    pub fn base_url(&self) -> &str {
+        &self.inner.base_url
+    }
+
+    /// The API key, if one is set.
+    pub fn api_key(&self) -> Option<&str> {
+        self.inner.api_key.as_deref()
+    }
+
+    fn from_inner(inner: ClientInner) -> Self {
+        let inner = Arc::new(inner);
+        VllmClient {
+            chat: Chat::new(inner.clone()),
+            completions: Completions::new(inner.clone()),
+            inner,
+        }
+    }
+
+    fn reconfigure(self, change: impl FnOnce(&mut ClientInner)) -> Self {
+        let mut inner = ClientInner {
+            base_url: self.inner.base_url.clone(),
+            api_key: self.inner.api_key.clone(),
+            transport: self.inner.transport.clone(),
+            timeout: self.inner.timeout,
+            stream_idle_timeout: self.inner.stream_idle_timeout,
+            max_retries: self.inner.max_retries,
+            headers: self.inner.headers.clone(),
+        };
+        change(&mut inner);
+        Self::from_inner(inner)
+    }
+}
+
+impl fmt::Debug for VllmClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+impl fmt::Debug for ClientInner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VllmClient")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .field("stream_idle_timeout", &self.stream_idle_timeout)
+            .field("max_retries", &self.max_retries)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`VllmClient`].
+///
+/// ```
+/// use std::time::Duration;
+/// use vllm_client::VllmClient;
+///
+/// let client = VllmClient::builder()
+///     .base_url("http://localhost:8000/v1/")
+///     .api_key("sk-local")
+///     .timeout_secs(300)
+///     .connect_timeout(Duration::from_secs(5))
+///     .max_retries(4)
+///     .header("x-team", "search")
+///     .build();
+/// assert_eq!(client.base_url(), "http://localhost:8000/v1");
+/// assert!(!format!("{client:?}").contains("sk-local"));
+/// ```
+#[must_use = "a builder does nothing until `build()`"]
+pub struct ClientBuilder {
+    base_url: String,
+    api_key: Option<String>,
+    timeout: Option<Duration>,
+    connect_timeout: Option<Duration>,
+    stream_idle_timeout: Option<Duration>,
+    max_retries: u32,
+    headers: HeaderMap,
+    error: Option<String>,
+    #[cfg(feature = "rustls")]
+    native_roots: bool,
+    #[cfg(feature = "rustls")]
+    accept_invalid_certs: bool,
+}
+
+impl Default for ClientBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ClientBuilder {
+    /// The defaults: `http://localhost:8000/v1`, no API key, the `DEFAULT_*` timeouts and
+    /// retries of this crate.
+    pub fn new() -> Self {
+        ClientBuilder {
+            base_url: "http://localhost:8000/v1".into(),
+            api_key: None,
+            timeout: Some(DEFAULT_TIMEOUT),
+            connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
+            stream_idle_timeout: Some(DEFAULT_STREAM_IDLE_TIMEOUT),
+            max_retries: DEFAULT_MAX_RETRIES,
+            headers: HeaderMap::new(),
+            error: None,
+            #[cfg(feature = "rustls")]
+            native_roots: false,
+            #[cfg(feature = "rustls")]
+            accept_invalid_certs: false,
+        }
+    }
+
+    /// The server's base URL, including `/v1` (a trailing `/` is trimmed).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        let url = url.into();
+        self.base_url = url.trim_end_matches('/').to_owned();
+        self
+    }
+
+    /// The API key, sent as `Authorization: Bearer <key>`. It never appears in `Debug`
+    /// output, logs or errors.
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// Reads `VLLM_BASE_URL` (else `OPENAI_BASE_URL`) and `VLLM_API_KEY` (else
+    /// `OPENAI_API_KEY`) where set and not empty.
+    pub fn from_env(mut self) -> Self {
+        if let Some(url) = env_var("VLLM_BASE_URL").or_else(|| env_var("OPENAI_BASE_URL")) {
+            self = self.base_url(url);
+        }
+        if let Some(key) = env_var("VLLM_API_KEY").or_else(|| env_var("OPENAI_API_KEY")) {
+            self = self.api_key(key);
+        }
+        self
+    }
+
+    /// The timeout of a request: on the whole request, or for a stream on the wait for the
+    /// response head. `None` turns it off. Default: [`DEFAULT_TIMEOUT`].
+    pub fn timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.timeout = timeout.into();
+        self
+    }
+
+    /// [`timeout`](Self::timeout) in seconds.
+    pub fn timeout_secs(self, secs: u64) -> Self {
+        self.timeout(Duration::from_secs(secs))
+    }
+
+    /// The timeout on opening a connection (TCP and TLS). Default: [`DEFAULT_CONNECT_TIMEOUT`].
+    pub fn connect_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.connect_timeout = timeout.into();
+        self
+    }
+
+    /// The longest gap allowed between two pieces of a stream's body. Default:
+    /// [`DEFAULT_STREAM_IDLE_TIMEOUT`].
+    pub fn stream_idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
+        self.stream_idle_timeout = timeout.into();
+        self
+    }
+
+    /// How many times a failed request is retried (connect errors and the statuses 408,
+    /// 429, 500, 502, 503, 504; with exponential backoff and jitter, honouring
+    /// `Retry-After`). 0 turns retries off. Default: [`DEFAULT_MAX_RETRIES`].
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.max_retries = retries;
+        self
+    }
+
+    /// A header sent with every request. An invalid name or value is reported by the first
+    /// request.
+    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        let name = name.as_ref();
+        match (HeaderName::try_from(name), HeaderValue::try_from(value.as_ref())) {
+            (Ok(name), Ok(value)) => {
+                self.headers.insert(name, value);
+            }
+            _ => {
+                self.error.get_or_insert_with(|| format!("invalid default header `{name}`"));
+            }
+        }
+        self
+    }
+
+    /// Trust the operating system's certificate store instead of the bundled webpki roots.
+    #[cfg(feature = "rustls")]
+    pub fn native_roots(mut self, native: bool) -> Self {
+        self.native_roots = native;
+        self
+    }
+
+    /// Accept any TLS certificate, including invalid or self-signed ones. Dangerous: anyone
+    /// between the client and the server can read and change the traffic.
+    #[cfg(feature = "rustls")]
+    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+        self.accept_invalid_certs = accept;
+        self
+    }
+
+    /// Builds the client. A configuration error (an invalid header, a TLS setup failure) is
+    /// reported by the first request; [`try_build`](Self::try_build) reports it here.
+    pub fn build(self) -> VllmClient {
+        let error = self.error.clone();
+        let mut transport = Transport::builder()
+            .connect_timeout(self.connect_timeout)
+            .max_retries(self.max_retries)
+            .user_agent(USER_AGENT);
+        #[cfg(feature = "rustls")]
+        {
+            if self.native_roots {
+                transport = transport.tls_roots(vllm_transport::TlsRoots::Native);
+            }
+            transport = transport.danger_accept_invalid_certs(self.accept_invalid_certs);
+        }
+        let transport = match error {
+            Some(e) => Err(e),
+            None => transport.build().map_err(|e| e.to_string()),
+        };
+        VllmClient::from_inner(ClientInner {
+            base_url: self.base_url,
+            api_key: self.api_key,
+            transport,
+            timeout: self.timeout,
+            stream_idle_timeout: self.stream_idle_timeout,
+            max_retries: self.max_retries,
+            headers: self.headers,
+        })
+    }
+
+    /// Builds the client, or says why it cannot be built.
+    pub fn try_build(self) -> Result<VllmClient, VllmError> {
+        let client = self.build();
+        client.inner.transport()?;
+        Ok(client)
+    }
+}
+
+impl fmt::Debug for ClientBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientBuilder")
+            .field("base_url", &self.base_url)
+            .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
+            .field("timeout", &self.timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("stream_idle_timeout", &self.stream_idle_timeout)
+            .field("max_retries", &self.max_retries)
+            .finish_non_exhaustive()
+    }
+}
+
+fn env_var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}

@@ -1,0 +1,139 @@
+//! Legacy completions: `client.completions.create().prompt(..)…send()`.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use serde_json::Value;
+use vllm_types::Completion;
+
+use crate::client::ClientInner;
+use crate::error::VllmError;
+use crate::request::{RequestCore, common_setters, parse_body};
+use crate::response::Usage;
+use crate::stream::{MessageStream, StreamKind};
+
+const PATH: &str = "/completions";
+const REQUIRED: &[&str] = &["model", "prompt"];
+
+/// The legacy completions API group of a client (`client.completions`).
+#[derive(Debug, Clone)]
+pub struct Completions {
+    inner: Arc<ClientInner>,
+}
+
+impl Completions {
+    pub(crate) fn new(inner: Arc<ClientInner>) -> Self {
+        Completions { inner }
+    }
+
+    /// Starts a completion request (`/v1/completions`).
+    pub fn create(&self) -> CompletionBuilder {
+        CompletionBuilder {
+            core: RequestCore::new(self.inner.clone()),
+        }
+    }
+}
+
+/// A legacy completion request being built: a prompt in, text out.
+///
+/// ```
+/// use vllm_client::{VllmClient, json};
+///
+/// let client = VllmClient::new("http://localhost:8000/v1");
+/// let body = client.completions.create()
+///     .model("smollm2-135m")
+///     .prompt("The capital of France is")
+///     .max_tokens(16)
+///     .extra(json!({"ignore_eos": true}))
+///     .build_body()
+///     .unwrap();
+/// assert_eq!(body["prompt"], "The capital of France is");
+/// assert_eq!(body["ignore_eos"], true);
+/// ```
+#[derive(Debug)]
+#[must_use = "a request does nothing until `send()` or `send_stream()` is awaited"]
+pub struct CompletionBuilder {
+    core: RequestCore,
+}
+
+impl CompletionBuilder {
+    common_setters!();
+
+    /// The prompt: a string, several strings, token ids, or several token-id sequences.
+    /// Required.
+    pub fn prompt(mut self, prompt: impl Serialize) -> Self {
+        self.core.set_serialized("prompt", prompt);
+        self
+    }
+
+    /// Return log probabilities of this many most likely tokens per position.
+    pub fn logprobs(mut self, n: u32) -> Self {
+        self.core.set("logprobs", n.into());
+        self
+    }
+
+    /// Put the prompt before the generated text.
+    pub fn echo(mut self, echo: bool) -> Self {
+        self.core.set("echo", echo.into());
+        self
+    }
+
+    /// Text to append after the completion.
+    pub fn suffix(mut self, suffix: impl Into<String>) -> Self {
+        self.core.set("suffix", Value::String(suffix.into()));
+        self
+    }
+
+    /// The JSON body that `send()` would send. Needs no server.
+    pub fn build_body(&self) -> Result<Value, VllmError> {
+        self.core.body(REQUIRED).map(Value::Object)
+    }
+
+    /// Sends the request and waits for the whole response.
+    pub async fn send(self) -> Result<CompletionResponse, VllmError> {
+        let body = self.core.send_json(PATH, REQUIRED).await?;
+        let completion: Completion = parse_body("the completion response", &body)?;
+        Ok(CompletionResponse::new(completion))
+    }
+
+    /// Sends the request as a stream: its events are `Content` (text), `Finished`, `Usage`,
+    /// then `Done` or `Error`.
+    pub async fn send_stream(self) -> Result<MessageStream, VllmError> {
+        self.core.send_stream(PATH, REQUIRED, StreamKind::Completion).await
+    }
+}
+
+/// The answer to a legacy completion request.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompletionResponse {
+    /// The completion's id.
+    pub id: String,
+    /// The model that answered.
+    pub model: String,
+    /// The generated text of the first choice.
+    pub text: String,
+    /// Why the first choice stopped: `stop`, `length`, ….
+    pub finish_reason: Option<String>,
+    /// Token usage.
+    pub usage: Option<Usage>,
+    completion: Completion,
+}
+
+impl CompletionResponse {
+    fn new(completion: Completion) -> Self {
+        let first = completion.choices.first();
+        CompletionResponse {
+            id: completion.id.clone(),
+            model: completion.model.clone(),
+            text: first.map(|c| c.text.clone()).unwrap_or_default(),
+            finish_reason: first.and_then(|c| c.finish_reason.as_ref()).map(|r| r.as_str().to_owned()),
+            usage: completion.usage.clone().map(Usage::from),
+            completion,
+        }
+    }
+
+    /// The whole response, typed: every choice, log probabilities, ….
+    pub fn completion(&self) -> &Completion {
+        &self.completion
+    }
+}

@@ -1,0 +1,176 @@
+//! The connector: TCP (+ TLS with the `rustls` feature) under a connect timeout.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::Uri;
+use hyper_util::client::legacy::connect::HttpConnector;
+
+use crate::error::{BoxError, ConnectTimedOut};
+
+#[cfg(feature = "rustls")]
+type Inner = hyper_rustls::HttpsConnector<HttpConnector>;
+#[cfg(not(feature = "rustls"))]
+type Inner = HttpConnector;
+
+type InnerConnection = <Inner as tower_service::Service<Uri>>::Response;
+
+/// Keep-alive probes on idle TCP connections, so long quiet streams survive NAT boxes.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
+
+/// Connects to the destination (DNS, TCP, TLS handshake) and fails with
+/// [`ConnectTimedOut`] when that takes longer than the connect timeout.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    inner: Inner,
+    timeout: Option<Duration>,
+}
+
+impl Connector {
+    pub(crate) fn new(
+        timeout: Option<Duration>,
+        #[cfg(feature = "rustls")] tls: rustls::ClientConfig,
+    ) -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_keepalive(Some(TCP_KEEPALIVE));
+        #[cfg(feature = "rustls")]
+        let inner = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        #[cfg(not(feature = "rustls"))]
+        let inner = http;
+        Connector { inner, timeout }
+    }
+}
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = InnerConnection;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<InnerConnection, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(boxed)
+    }
+
+    fn call(&mut self, dst: Uri) -> Self::Future {
+        let connecting = self.inner.call(dst);
+        let timeout = self.timeout;
+        Box::pin(async move {
+            match timeout {
+                Some(after) => match tokio::time::timeout(after, connecting).await {
+                    Ok(result) => result.map_err(boxed),
+                    Err(_elapsed) => Err(Box::new(ConnectTimedOut(after)) as BoxError),
+                },
+                None => connecting.await.map_err(boxed),
+            }
+        })
+    }
+}
+
+/// Boxes the inner connector's error (already boxed with TLS, a hyper-util error without).
+fn boxed<E: Into<BoxError>>(err: E) -> BoxError {
+    err.into()
+}
+
+/// Builds the rustls client configuration: ring provider, safe default protocol versions,
+/// the chosen roots, ALPN set later by hyper-rustls (h2, http/1.1).
+#[cfg(feature = "rustls")]
+pub(crate) fn tls_config(
+    roots: crate::TlsRoots,
+    accept_invalid_certs: bool,
+) -> Result<rustls::ClientConfig, crate::TransportError> {
+    use std::sync::Arc;
+
+    use hyper_rustls::ConfigBuilderExt as _;
+
+    use crate::TransportError;
+
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TransportError::builder_with("invalid TLS configuration", e))?;
+    let config = if accept_invalid_certs {
+        builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(danger::AcceptAnyCert(provider)))
+            .with_no_client_auth()
+    } else {
+        match roots {
+            crate::TlsRoots::WebPki => builder.with_webpki_roots().with_no_client_auth(),
+            crate::TlsRoots::Native => builder
+                .with_native_roots()
+                .map_err(|e| {
+                    TransportError::builder_with("could not load the native root certificates", e)
+                })?
+                .with_no_client_auth(),
+        }
+    };
+    Ok(config)
+}
+
+#[cfg(feature = "rustls")]
+mod danger {
+    use std::sync::Arc;
+
+    use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+    use rustls::crypto::CryptoProvider;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+    use rustls::{DigitallySignedStruct, SignatureScheme};
+
+    /// Accepts any server certificate (but still checks the handshake signatures, so the
+    /// peer must hold the key of the certificate it presents).
+    #[derive(Debug)]
+    pub(super) struct AcceptAnyCert(pub(super) Arc<CryptoProvider>);
+
+    impl ServerCertVerifier for AcceptAnyCert {
+        fn verify_server_cert(
+            &self,
+            _end_entity: &CertificateDer<'_>,
+            _intermediates: &[CertificateDer<'_>],
+            _server_name: &ServerName<'_>,
+            _ocsp_response: &[u8],
+            _now: UnixTime,
+        ) -> Result<ServerCertVerified, rustls::Error> {
+            Ok(ServerCertVerified::assertion())
+        }
+
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, rustls::Error> {
+            rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.0.signature_verification_algorithms,
+            )
+        }
+
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.0.signature_verification_algorithms.supported_schemes()
+        }
+    }
+}

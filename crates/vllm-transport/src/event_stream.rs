@@ -1,0 +1,110 @@
+//! A response body decoded as Server-Sent Events.
+
+use std::fmt;
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use crate::error::TransportError;
+use crate::response::BodyStream;
+use crate::sse::{Decoder, Event, SseError};
+
+/// The events of a `text/event-stream` response body, made by
+/// [`Response::into_events`](crate::Response::into_events).
+///
+/// A [`futures_core::Stream`] of `Result<Event, TransportError>`, also usable without an
+/// extension trait through the inherent [`next`](EventStream::next). It owns the response
+/// body and polls it directly, feeding the [`Decoder`] as chunks arrive: no task is
+/// spawned and nothing is buffered ahead of the consumer, so back-pressure reaches the
+/// server.
+///
+/// - The idle timeout applies between body chunks ([`TimeoutKind::Idle`](crate::TimeoutKind::Idle)).
+/// - A decoding error (invalid UTF-8, an event over the decoder's size limit) is a
+///   [`TransportError::is_decode`] error whose source is the [`SseError`].
+/// - A body that ends in the middle of an event yields a decode error with
+///   [`SseError::UnexpectedEof`]; one cut off by the connection yields a body error
+///   ([`TransportError::is_body`]).
+/// - After an error the stream ends, and its connection is closed.
+/// - Dropping the stream before the body ended closes the connection (it is not returned
+///   to the pool), which cancels the request on the server.
+pub struct EventStream {
+    body: Option<BodyStream>,
+    decoder: Decoder,
+    done: bool,
+}
+
+impl EventStream {
+    pub(crate) fn new(body: BodyStream, decoder: Decoder) -> Self {
+        EventStream {
+            body: Some(body),
+            decoder,
+            done: false,
+        }
+    }
+
+    /// The next event, `None` once the body has ended cleanly (or after an error).
+    pub async fn next(&mut self) -> Option<Result<Event, TransportError>> {
+        poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    /// The decoder, for its stream state ([`Decoder::last_event_id`], [`Decoder::retry`]).
+    pub fn decoder(&self) -> &Decoder {
+        &self.decoder
+    }
+
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Event, TransportError>>> {
+        loop {
+            if self.done {
+                return Poll::Ready(None);
+            }
+            match self.decoder.next_event() {
+                Ok(Some(event)) => return Poll::Ready(Some(Ok(event))),
+                Ok(None) => {}
+                Err(err) => return Poll::Ready(Some(Err(self.fail(err)))),
+            }
+            let Some(body) = self.body.as_mut() else {
+                // The body ended and every complete event was taken out.
+                self.done = true;
+                return match self.decoder.finish() {
+                    Ok(()) => Poll::Ready(None),
+                    Err(err) => Poll::Ready(Some(Err(self.fail(err)))),
+                };
+            };
+            match body.poll_data(cx) {
+                Poll::Ready(Some(Ok(chunk))) => self.decoder.feed_bytes(chunk),
+                Poll::Ready(Some(Err(err))) => {
+                    self.done = true;
+                    self.body = None;
+                    return Poll::Ready(Some(Err(err)));
+                }
+                Poll::Ready(None) => self.body = None,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    /// Ends the stream after a decoding error, closing the connection.
+    fn fail(&mut self, err: SseError) -> TransportError {
+        self.done = true;
+        self.body = None;
+        TransportError::decode(Box::new(err))
+    }
+}
+
+impl futures_core::Stream for EventStream {
+    type Item = Result<Event, TransportError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.get_mut().poll_event(cx)
+    }
+}
+
+impl fmt::Debug for EventStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("EventStream")
+            .field("body", &self.body)
+            .field("decoder", &self.decoder)
+            .field("done", &self.done)
+            .finish()
+    }
+}

@@ -1,0 +1,586 @@
+use std::fmt;
+use std::mem;
+use std::str;
+use std::sync::Arc;
+
+use bytes::{Buf, Bytes};
+use memchr::memchr2;
+
+use super::event::Payload;
+use super::{Event, SseError};
+
+/// The maximum event size of [`Decoder::new`]: 16 MiB.
+pub const DEFAULT_MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+const DATA_PREFIX: &[u8] = b"data:";
+
+/// A Server-Sent Events decoder: feed it bytes, take out [`Event`]s.
+///
+/// See the [module documentation](super) for a guide and an example.
+///
+/// Input is buffered until it forms complete lines; [`next_event`](Self::next_event)
+/// interprets them and returns the next dispatched event. The decoder keeps the
+/// stream state of the WHATWG rules ([`last_event_id`](Self::last_event_id),
+/// [`retry`](Self::retry)) across events.
+#[derive(Clone)]
+pub struct Decoder {
+    /// The front of the unconsumed input, `owned[start..]`: bytes copied in by `feed`,
+    /// or the rest of a `feed_bytes` chunk that could not be sliced. Always before
+    /// `shared`.
+    owned: Vec<u8>,
+    /// How much of `owned` is consumed. The consumed prefix is dropped when the
+    /// buffer is drained, or when moving the rest to the front costs no more than
+    /// the bytes consumed since the last move, so that every byte moves at most once.
+    start: usize,
+    /// The back of the unconsumed input: a chunk given to `feed_bytes`, sliced without
+    /// copying. Non-empty only when `owned[start..]` is empty or ends with a line end,
+    /// so no line spans the two.
+    shared: Bytes,
+    /// Everything but the input buffers (a separate struct to borrow it beside them).
+    state: State,
+    /// The error returned before, if any: errors are terminal.
+    error: Option<SseError>,
+}
+
+#[derive(Clone)]
+struct State {
+    /// How many bytes at the front of the current line were searched for a line end.
+    scanned: usize,
+    /// The last line ended with a CR that was the last byte of input: an LF arriving
+    /// next belongs to that line end.
+    after_cr: bool,
+    /// Nothing has been consumed yet, so a byte order mark may follow.
+    at_start: bool,
+    /// Stream offset of the first unconsumed byte (for error messages).
+    offset: u64,
+    /// The data buffer of the pending event, without the spec's trailing `\n`;
+    /// `None` until it has a `data` line.
+    data: Option<Payload>,
+    /// The event type buffer of the pending event; `None` when empty.
+    event_type: Option<Box<str>>,
+    /// The pending event has a `data`, `event` or `id` field.
+    in_event: bool,
+    /// The spec's "last event ID buffer"; `None` when empty.
+    id_buffer: Option<Arc<str>>,
+    /// The spec's "last event ID string", set from `id_buffer` at every blank line.
+    last_event_id: Option<Arc<str>>,
+    /// The reconnection time sent by the server, in milliseconds.
+    retry: Option<u64>,
+    max_event_size: usize,
+}
+
+impl Decoder {
+    /// A decoder with the default maximum event size, [`DEFAULT_MAX_EVENT_SIZE`]
+    /// (16 MiB).
+    pub fn new() -> Self {
+        Self::with_max_event_size(DEFAULT_MAX_EVENT_SIZE)
+    }
+
+    /// A decoder that rejects events larger than `max` bytes with
+    /// [`SseError::EventTooLarge`].
+    ///
+    /// What is counted is the event's data exactly as [`Event::data`] would return
+    /// it: the values of its `data` lines joined with `\n`, without field names,
+    /// colons, the space after them, or line ends. An event whose data is exactly
+    /// `max` bytes is accepted and one with `max + 1` is rejected, however the bytes
+    /// arrive. A `data` line still arriving counts with the part received so far, so
+    /// the decoder never holds much more than `max` bytes of an event before it
+    /// errors. Every other line (`event`, `id`, comments, …) may be at most `max`
+    /// bytes long on its own, line end excluded.
+    pub fn with_max_event_size(max: usize) -> Self {
+        Self {
+            owned: Vec::new(),
+            start: 0,
+            shared: Bytes::new(),
+            state: State {
+                scanned: 0,
+                after_cr: false,
+                at_start: true,
+                offset: 0,
+                data: None,
+                event_type: None,
+                in_event: false,
+                id_buffer: None,
+                last_event_id: None,
+                retry: None,
+                max_event_size: max,
+            },
+            error: None,
+        }
+    }
+
+    /// Appends bytes received from the network, copying them into the decoder.
+    ///
+    /// Pieces may split the stream anywhere. Call [`next_event`](Self::next_event)
+    /// until it returns `Ok(None)` to take out the events they complete. After an
+    /// error the bytes are ignored.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        if self.error.is_some() || chunk.is_empty() {
+            return;
+        }
+        if !self.shared.is_empty() {
+            let shared = mem::take(&mut self.shared);
+            self.append(&shared);
+        }
+        self.append(chunk);
+    }
+
+    /// Appends bytes received from the network, without copying them where possible.
+    ///
+    /// Like [`feed`](Self::feed), but an event whose data is a single `data` line
+    /// inside `chunk` shares its memory instead of copying it, and only a line that
+    /// continues earlier input is copied into the decoder. This suits the
+    /// [`Bytes`] frames of an HTTP body.
+    pub fn feed_bytes(&mut self, chunk: Bytes) {
+        if self.error.is_some() || chunk.is_empty() {
+            return;
+        }
+        if self.start == self.owned.len() && self.shared.is_empty() {
+            self.shared = chunk;
+            return;
+        }
+        if !self.shared.is_empty() {
+            let shared = mem::take(&mut self.shared);
+            self.append(&shared);
+        }
+        // `owned` holds the front of the input. Complete its last line from the head of
+        // `chunk`, so that no line spans the two buffers, and keep the rest shared.
+        if let Some(b'\n' | b'\r') = self.owned.last() {
+            self.shared = chunk;
+            return;
+        }
+        match memchr2(b'\n', b'\r', &chunk) {
+            None => self.append(&chunk),
+            Some(end) => {
+                // If `owned` is one partial line searched to its end, the appended head
+                // has its only line end last: do not search it again.
+                let searched_all = self.state.scanned == self.owned.len() - self.start;
+                self.append(&chunk[..=end]);
+                if searched_all {
+                    self.state.scanned = self.owned.len() - self.start - 1;
+                }
+                self.shared = chunk.slice(end + 1..);
+            }
+        }
+    }
+
+    /// Returns the next complete event, or `None` if more bytes are needed.
+    ///
+    /// # Errors
+    ///
+    /// [`SseError::InvalidUtf8`] if a line is not valid UTF-8, and
+    /// [`SseError::EventTooLarge`] if an event or a line exceeds the maximum event
+    /// size. Events before the offending line are returned first. Errors are
+    /// terminal: every later call returns the same error.
+    #[inline]
+    pub fn next_event(&mut self) -> Result<Option<Event>, SseError> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        let result = self.decode();
+        if let Err(error) = &result {
+            self.fail(error.clone());
+        }
+        result
+    }
+
+    /// Signals the end of the input.
+    ///
+    /// Call it once [`next_event`](Self::next_event) has returned `Ok(None)` after the
+    /// last bytes were fed.
+    ///
+    /// # Errors
+    ///
+    /// [`SseError::UnexpectedEof`] if the input ended inside an event: in the middle
+    /// of a line, or after a `data`, `event` or `id` field that no blank line
+    /// terminated. Per the WHATWG rules such an event is not dispatched. Returns the
+    /// earlier error if there was one.
+    pub fn finish(&mut self) -> Result<(), SseError> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        let partial_line_len = self.buffered();
+        if partial_line_len == 0 && !self.state.in_event {
+            return Ok(());
+        }
+        let error = SseError::UnexpectedEof { partial_line_len };
+        self.fail(error.clone());
+        Err(error)
+    }
+
+    /// The last event ID of the stream, `""` if none was set.
+    ///
+    /// Set from the `id` fields at every blank line, dispatched event or not; send it
+    /// as the `Last-Event-ID` header when reconnecting.
+    pub fn last_event_id(&self) -> &str {
+        self.state.last_event_id.as_deref().unwrap_or("")
+    }
+
+    /// The reconnection time in milliseconds from the last valid `retry` field, if
+    /// any.
+    pub fn retry(&self) -> Option<u64> {
+        self.state.retry
+    }
+
+    /// The maximum event size in bytes.
+    pub fn max_event_size(&self) -> usize {
+        self.state.max_event_size
+    }
+
+    /// The number of bytes fed but not yet consumed.
+    fn buffered(&self) -> usize {
+        self.owned.len() - self.start + self.shared.len()
+    }
+
+    /// Appends to `owned`, first dropping its consumed prefix if moving the rest
+    /// costs no more than the bytes consumed since the last move (linear overall).
+    fn append(&mut self, bytes: &[u8]) {
+        if self.start > 0 && self.owned.len() - self.start <= self.start {
+            self.owned.copy_within(self.start.., 0);
+            self.owned.truncate(self.owned.len() - self.start);
+            self.start = 0;
+        }
+        self.owned.extend_from_slice(bytes);
+    }
+
+    #[inline]
+    fn decode(&mut self) -> Result<Option<Event>, SseError> {
+        if self.state.at_start && !self.skip_bom() {
+            return Ok(None);
+        }
+        if self.start < self.owned.len() {
+            let mut consumed = 0;
+            let result = self
+                .state
+                .lines(&self.owned[self.start..], None, &mut consumed);
+            self.start += consumed;
+            if self.start == self.owned.len() {
+                self.owned.clear();
+                self.start = 0;
+            }
+            if let Some(event) = result? {
+                return Ok(Some(event));
+            }
+            if self.start < self.owned.len() {
+                debug_assert!(self.shared.is_empty(), "a line spans both buffers");
+                self.state.check_partial_line(&self.owned[self.start..])?;
+                return Ok(None);
+            }
+        }
+        if self.shared.is_empty() {
+            return Ok(None);
+        }
+        let mut consumed = 0;
+        let result = self
+            .state
+            .lines(&self.shared, Some(&self.shared), &mut consumed);
+        if consumed == self.shared.len() {
+            // Release the chunk rather than keep an empty view of it.
+            self.shared = Bytes::new();
+        } else {
+            self.shared.advance(consumed);
+        }
+        if let Some(event) = result? {
+            return Ok(Some(event));
+        }
+        if !self.shared.is_empty() {
+            self.state.check_partial_line(&self.shared)?;
+        }
+        Ok(None)
+    }
+
+    /// Skips a byte order mark at the start of the stream. Returns false if the input
+    /// so far is too short to tell.
+    fn skip_bom(&mut self) -> bool {
+        let in_owned = self.start < self.owned.len();
+        let front: &[u8] = if in_owned {
+            &self.owned[self.start..]
+        } else {
+            &self.shared
+        };
+        let n = front.len().min(BOM.len());
+        if front[..n] == BOM[..n] {
+            if n < BOM.len() {
+                return false;
+            }
+            if in_owned {
+                self.start += n;
+            } else {
+                self.shared.advance(n);
+            }
+            self.state.offset += n as u64;
+        }
+        self.state.at_start = false;
+        true
+    }
+
+    /// Enters the terminal error state, releasing the buffers.
+    #[cold]
+    fn fail(&mut self, error: SseError) {
+        self.error = Some(error);
+        self.owned = Vec::new();
+        self.start = 0;
+        self.shared = Bytes::new();
+        self.state.data = None;
+    }
+}
+
+impl State {
+    /// Interprets the complete lines at the front of `input` until one dispatches an
+    /// event, or only an incomplete line (or nothing) is left, and sets `consumed` to
+    /// the number of bytes interpreted. `chunk` is `input` as [`Bytes`] when values
+    /// may be sliced from it rather than copied.
+    #[inline]
+    fn lines(
+        &mut self,
+        input: &[u8],
+        chunk: Option<&Bytes>,
+        consumed: &mut usize,
+    ) -> Result<Option<Event>, SseError> {
+        let mut pos = 0;
+        let result = loop {
+            let rest = &input[pos..];
+            let Some(&first) = rest.first() else {
+                break Ok(None);
+            };
+            if self.after_cr {
+                self.after_cr = false;
+                if first == b'\n' {
+                    pos += 1;
+                    continue;
+                }
+            }
+            // A blank line, the usual line after a `data` line: no search needed.
+            if first == b'\n' || first == b'\r' {
+                pos += self.line_end_len(rest, 0);
+                match self.dispatch() {
+                    Some(event) => break Ok(Some(event)),
+                    None => continue,
+                }
+            }
+            // Resume the search where the previous call stopped.
+            let Some(found) = memchr2(b'\n', b'\r', &rest[self.scanned..]) else {
+                self.scanned = rest.len();
+                break Ok(None);
+            };
+            let len = self.scanned + found;
+            self.scanned = 0;
+            let end_len = self.line_end_len(rest, len);
+            if let Err(error) = self.line(&rest[..len], chunk, pos) {
+                break Err(error);
+            }
+            pos += len + end_len;
+        };
+        *consumed = pos;
+        self.offset += pos as u64;
+        result
+    }
+
+    /// The length of the line end at `bytes[at]`, a CR or an LF: 2 for CRLF, else 1.
+    /// Notes a CR that is the last byte so far, which an LF may still follow.
+    #[inline]
+    fn line_end_len(&mut self, bytes: &[u8], at: usize) -> usize {
+        if bytes[at] == b'\r' {
+            match bytes.get(at + 1) {
+                Some(b'\n') => return 2,
+                Some(_) => {}
+                None => self.after_cr = true,
+            }
+        }
+        1
+    }
+
+    /// Interprets the complete, non-empty `line`, found `at` bytes into the unconsumed
+    /// input.
+    #[inline]
+    fn line(&mut self, line: &[u8], chunk: Option<&Bytes>, at: usize) -> Result<(), SseError> {
+        if line.starts_with(DATA_PREFIX) {
+            let start =
+                DATA_PREFIX.len() + usize::from(line.get(DATA_PREFIX.len()) == Some(&b' '));
+            return self.data_line(&line[start..], chunk, at + start);
+        }
+        self.other_line(line, at)
+    }
+
+    /// Interprets a line that does not start with `data:`.
+    #[inline(never)]
+    fn other_line(&mut self, line: &[u8], at: usize) -> Result<(), SseError> {
+        if line.len() > self.max_event_size {
+            return Err(self.too_large());
+        }
+        let line = self.validate(line, at)?;
+        if line.starts_with(':') {
+            return Ok(());
+        }
+        let (name, value) = match line.split_once(':') {
+            Some((name, value)) => (name, value.strip_prefix(' ').unwrap_or(value)),
+            None => (line, ""),
+        };
+        match name {
+            // `data:` was handled before: this is `data` without a colon.
+            "data" => return self.data_line(&[], None, at + line.len()),
+            "event" => {
+                self.event_type = (!value.is_empty()).then(|| value.into());
+                self.in_event = true;
+            }
+            "id" => {
+                if !value.contains('\0') {
+                    self.id_buffer = (!value.is_empty()).then(|| value.into());
+                }
+                self.in_event = true;
+            }
+            "retry" => {
+                if let Some(retry) = parse_retry(value) {
+                    self.retry = Some(retry);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Appends `value`, found `at` bytes into the unconsumed input, to the data buffer.
+    #[inline]
+    fn data_line(
+        &mut self,
+        value: &[u8],
+        chunk: Option<&Bytes>,
+        at: usize,
+    ) -> Result<(), SseError> {
+        let data_len = match &self.data {
+            None => value.len(),
+            Some(data) => data.len().saturating_add(1 + value.len()),
+        };
+        if data_len > self.max_event_size {
+            return Err(self.too_large());
+        }
+        let value = self.validate(value, at)?;
+        self.in_event = true;
+        match &mut self.data {
+            None => {
+                self.data = Some(match chunk {
+                    Some(chunk) => Payload::shared(chunk, value),
+                    None => Payload::Owned(value.to_owned()),
+                });
+            }
+            Some(Payload::Owned(data)) => {
+                data.push('\n');
+                data.push_str(value);
+            }
+            Some(first @ Payload::Shared(_)) => {
+                let mut data = String::with_capacity(data_len);
+                data.push_str(first.as_str());
+                data.push('\n');
+                data.push_str(value);
+                *first = Payload::Owned(data);
+            }
+        }
+        Ok(())
+    }
+
+    /// Handles a blank line: dispatches the pending event if it has data.
+    #[inline]
+    fn dispatch(&mut self) -> Option<Event> {
+        self.in_event = false;
+        // The last event ID is set at every blank line, whether an event follows or not.
+        if self.id_buffer.is_some() || self.last_event_id.is_some() {
+            self.last_event_id.clone_from(&self.id_buffer);
+        }
+        let event_type = self.event_type.take();
+        let data = self.data.take()?;
+        Some(Event::new(data, event_type, self.last_event_id.clone()))
+    }
+
+    /// Checks the size limit against the incomplete line `partial`, as much as is
+    /// known of it, the same way [`line`](Self::line) will when it is complete.
+    fn check_partial_line(&self, partial: &[u8]) -> Result<(), SseError> {
+        let size = if partial.starts_with(DATA_PREFIX) {
+            let start =
+                DATA_PREFIX.len() + usize::from(partial.get(DATA_PREFIX.len()) == Some(&b' '));
+            let value_len = partial.len() - start;
+            match &self.data {
+                None => value_len,
+                Some(data) => data.len().saturating_add(1 + value_len),
+            }
+        } else if DATA_PREFIX.starts_with(partial) {
+            // Maybe a data line, whose value so far is empty.
+            0
+        } else {
+            partial.len()
+        };
+        if size > self.max_event_size {
+            return Err(self.too_large());
+        }
+        Ok(())
+    }
+
+    /// Validates `bytes`, found `at` bytes into the unconsumed input, as UTF-8.
+    #[inline]
+    fn validate<'a>(&self, bytes: &'a [u8], at: usize) -> Result<&'a str, SseError> {
+        // Most lines are mostly ASCII: skip the ASCII prefix fast, then validate the rest.
+        let ascii = ascii_prefix_len(bytes);
+        match str::from_utf8(&bytes[ascii..]) {
+            // SAFETY: `bytes[..ascii]` is ASCII, and `bytes[ascii..]` is valid UTF-8.
+            Ok(_) => Ok(unsafe { str::from_utf8_unchecked(bytes) }),
+            Err(error) => Err(SseError::InvalidUtf8 {
+                offset: self.offset + (at + ascii + error.valid_up_to()) as u64,
+            }),
+        }
+    }
+
+    #[cold]
+    fn too_large(&self) -> SseError {
+        SseError::EventTooLarge {
+            limit: self.max_event_size,
+        }
+    }
+}
+
+/// The length of the ASCII prefix of `bytes`, found 16 bytes at a time.
+#[inline]
+fn ascii_prefix_len(bytes: &[u8]) -> usize {
+    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
+    let mut blocks = bytes.chunks_exact(16);
+    let mut len = 0;
+    for block in &mut blocks {
+        let (a, b) = block.split_at(8);
+        let a = u64::from_le_bytes(a.try_into().unwrap_or_default());
+        let b = u64::from_le_bytes(b.try_into().unwrap_or_default());
+        if (a | b) & HIGH_BITS != 0 {
+            break;
+        }
+        len += 16;
+    }
+    len + bytes[len..].iter().take_while(|b| b.is_ascii()).count()
+}
+
+/// The value of a `retry` field: ASCII digits only, and fits in a `u64`.
+fn parse_retry(value: &str) -> Option<u64> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
+}
+
+impl Default for Decoder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for Decoder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Decoder")
+            .field("buffered", &self.buffered())
+            .field(
+                "pending_data_len",
+                &self.state.data.as_ref().map_or(0, Payload::len),
+            )
+            .field("last_event_id", &self.last_event_id())
+            .field("retry", &self.state.retry)
+            .field("max_event_size", &self.state.max_event_size)
+            .field("error", &self.error)
+            .finish()
+    }
+}
