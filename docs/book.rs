@@ -2,6 +2,9 @@
 //! them is built and run by `cargo test`.
 #![deny(missing_docs)]
 
+#[doc = include_str!("src/chat-completions.md")]
+pub mod chat_completions {}
+
 #[doc = include_str!("src/architecture.md")]
 pub mod architecture {}
 

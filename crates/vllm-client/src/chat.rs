@@ -132,7 +132,8 @@ impl ChatCompletionBuilder {
 
     /// How much a reasoning model should think: `low`, `medium`, `high`.
     pub fn reasoning_effort(mut self, effort: impl Into<String>) -> Self {
-        self.core.set("reasoning_effort", Value::String(effort.into()));
+        self.core
+            .set("reasoning_effort", Value::String(effort.into()));
         self
     }
 
@@ -167,6 +168,8 @@ impl ChatCompletionBuilder {
     /// Sends the request as a stream and returns once the response head arrived. An error
     /// status is returned here, with the server's message.
     pub async fn send_stream(self) -> Result<MessageStream, VllmError> {
-        self.core.send_stream(PATH, REQUIRED, StreamKind::Chat).await
+        self.core
+            .send_stream(PATH, REQUIRED, StreamKind::Chat)
+            .await
     }
 }

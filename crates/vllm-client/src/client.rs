@@ -71,9 +71,9 @@ impl ClientInner {
 
     /// The transport, or the reason it could not be built.
     pub(crate) fn transport(&self) -> Result<&Transport, VllmError> {
-        self.transport
-            .as_ref()
-            .map_err(|reason| VllmError::builder(format!("the HTTP client could not be built: {reason}")))
+        self.transport.as_ref().map_err(|reason| {
+            VllmError::builder(format!("the HTTP client could not be built: {reason}"))
+        })
     }
 
     /// The headers every request carries: the defaults and the API key.
@@ -294,12 +294,16 @@ impl ClientBuilder {
     /// request.
     pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
         let name = name.as_ref();
-        match (HeaderName::try_from(name), HeaderValue::try_from(value.as_ref())) {
+        match (
+            HeaderName::try_from(name),
+            HeaderValue::try_from(value.as_ref()),
+        ) {
             (Ok(name), Ok(value)) => {
                 self.headers.insert(name, value);
             }
             _ => {
-                self.error.get_or_insert_with(|| format!("invalid default header `{name}`"));
+                self.error
+                    .get_or_insert_with(|| format!("invalid default header `{name}`"));
             }
         }
         self

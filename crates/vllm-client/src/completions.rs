@@ -99,7 +99,9 @@ impl CompletionBuilder {
     /// Sends the request as a stream: its events are `Content` (text), `Finished`, `Usage`,
     /// then `Done` or `Error`.
     pub async fn send_stream(self) -> Result<MessageStream, VllmError> {
-        self.core.send_stream(PATH, REQUIRED, StreamKind::Completion).await
+        self.core
+            .send_stream(PATH, REQUIRED, StreamKind::Completion)
+            .await
     }
 }
 
@@ -126,7 +128,9 @@ impl CompletionResponse {
             id: completion.id.clone(),
             model: completion.model.clone(),
             text: first.map(|c| c.text.clone()).unwrap_or_default(),
-            finish_reason: first.and_then(|c| c.finish_reason.as_ref()).map(|r| r.as_str().to_owned()),
+            finish_reason: first
+                .and_then(|c| c.finish_reason.as_ref())
+                .map(|r| r.as_str().to_owned()),
             usage: completion.usage.clone().map(Usage::from),
             completion,
         }

@@ -48,10 +48,10 @@ enum Kind {
     Stream(String),
 }
 
-/// An error status's body: parsed, or kept as text.
-enum ErrorBody {
-    Parsed { body: ErrorResponse, text: String },
-    Text(String),
+/// An error status's body: as text, and parsed when it is one of the error shapes.
+struct ErrorBody {
+    parsed: Option<ErrorResponse>,
+    text: String,
 }
 
 impl VllmError {
@@ -72,16 +72,19 @@ impl VllmError {
     }
 
     /// The request was not sent because `source` failed.
-    pub(crate) fn builder_from(reason: impl Into<String>, source: impl StdError + Send + Sync + 'static) -> Self {
+    pub(crate) fn builder_from(
+        reason: impl Into<String>,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
         Self::new(Kind::Builder(reason.into())).with_source(source)
     }
 
     /// A non-2xx answer with its body.
     pub(crate) fn status(status: u16, body: &[u8]) -> Self {
         let text = String::from_utf8_lossy(body).into_owned();
-        let body = match serde_json::from_slice::<ErrorResponse>(body) {
-            Ok(body) => ErrorBody::Parsed { body, text },
-            Err(_) => ErrorBody::Text(text),
+        let body = ErrorBody {
+            parsed: serde_json::from_slice::<ErrorResponse>(body).ok(),
+            text,
         };
         Self::new(Kind::Status { status, body })
     }
@@ -180,10 +183,7 @@ impl VllmError {
     /// The server's error body, parsed, for a status error or an error event.
     pub fn server_error(&self) -> Option<&ErrorResponse> {
         match &self.inner.kind {
-            Kind::Status {
-                body: ErrorBody::Parsed { body, .. },
-                ..
-            } => Some(body),
+            Kind::Status { body, .. } => body.parsed.as_ref(),
             Kind::ServerEvent(body) => Some(body),
             _ => None,
         }
@@ -193,17 +193,16 @@ impl VllmError {
     /// a proxy, an empty string, JSON).
     pub fn body_text(&self) -> Option<&str> {
         match &self.inner.kind {
-            Kind::Status {
-                body: ErrorBody::Parsed { text, .. } | ErrorBody::Text(text),
-                ..
-            } => Some(text),
+            Kind::Status { body, .. } => Some(&body.text),
             _ => None,
         }
     }
 
     /// The server's message: from its error body, if it sent one that parses.
     pub fn server_message(&self) -> Option<String> {
-        self.server_error().map(|e| e.message().into_owned()).filter(|m| !m.is_empty())
+        self.server_error()
+            .map(|e| e.message().into_owned())
+            .filter(|m| !m.is_empty())
     }
 
     /// How long the timeout that fired was, if one did.
@@ -242,7 +241,10 @@ fn snippet(data: &str) -> String {
 }
 
 fn reason_phrase(status: u16) -> &'static str {
-    http::StatusCode::from_u16(status).ok().and_then(|s| s.canonical_reason()).unwrap_or("")
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
 }
 
 impl fmt::Display for VllmError {
@@ -250,12 +252,17 @@ impl fmt::Display for VllmError {
         match &self.inner.kind {
             Kind::Builder(reason) => write!(f, "invalid request: {reason}"),
             Kind::Transport(e) => fmt::Display::fmt(e, f),
-            Kind::Status { status, body } => match (self.server_message(), body) {
-                (Some(message), _) => f.write_str(&message),
-                (None, ErrorBody::Text(text) | ErrorBody::Parsed { text, .. }) if !text.trim().is_empty() => {
-                    write!(f, "HTTP {status} {}: {}", reason_phrase(*status), snippet(text.trim()))
+            Kind::Status { status, body } => match self.server_message() {
+                Some(message) => f.write_str(&message),
+                None if !body.text.trim().is_empty() => {
+                    write!(
+                        f,
+                        "HTTP {status} {}: {}",
+                        reason_phrase(*status),
+                        snippet(body.text.trim())
+                    )
                 }
-                _ => write!(f, "HTTP {status} {}", reason_phrase(*status)),
+                None => write!(f, "HTTP {status} {}", reason_phrase(*status)),
             },
             Kind::ServerEvent(body) => {
                 let message = body.message();
@@ -279,9 +286,9 @@ impl fmt::Debug for VllmError {
             Kind::Transport(e) => d.field("transport", e),
             Kind::Status { status, body } => {
                 d.field("status", status);
-                match body {
-                    ErrorBody::Parsed { body, .. } => d.field("body", body),
-                    ErrorBody::Text(text) => d.field("body_text", text),
+                match &body.parsed {
+                    Some(parsed) => d.field("body", parsed),
+                    None => d.field("body_text", &body.text),
                 }
             }
             Kind::ServerEvent(body) => d.field("server_event", body),
@@ -299,7 +306,11 @@ impl StdError for VllmError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match &self.inner.kind {
             Kind::Transport(e) => Some(e),
-            _ => self.inner.source.as_deref().map(|s| s as &(dyn StdError + 'static)),
+            _ => self
+                .inner
+                .source
+                .as_deref()
+                .map(|s| s as &(dyn StdError + 'static)),
         }
     }
 }
@@ -312,7 +323,10 @@ mod tests {
     fn is_send_sync_static_and_one_pointer_wide() {
         fn assert_bounds<T: Send + Sync + 'static + StdError>() {}
         assert_bounds::<VllmError>();
-        assert_eq!(std::mem::size_of::<VllmError>(), std::mem::size_of::<usize>());
+        assert_eq!(
+            std::mem::size_of::<VllmError>(),
+            std::mem::size_of::<usize>()
+        );
     }
 
     #[test]
@@ -323,7 +337,11 @@ mod tests {
                 "The model `x` does not exist.",
                 404,
             ),
-            (r#"{"object":"error","message":"old shape","type":"BadRequestError","param":null,"code":400}"#, "old shape", 400),
+            (
+                r#"{"object":"error","message":"old shape","type":"BadRequestError","param":null,"code":400}"#,
+                "old shape",
+                400,
+            ),
             (r#"{"error":"Unauthorized"}"#, "Unauthorized", 401),
             (
                 r#"{"error":{"message":"Incorrect API key","type":"invalid_request_error","param":null,"code":"invalid_api_key"}}"#,

@@ -30,8 +30,8 @@ mod tool_calls;
 
 pub use chat::{Chat, ChatCompletionBuilder, ChatCompletions};
 pub use client::{
-    ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_STREAM_IDLE_TIMEOUT, DEFAULT_TIMEOUT,
-    VllmClient,
+    ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_STREAM_IDLE_TIMEOUT,
+    DEFAULT_TIMEOUT, VllmClient,
 };
 pub use completions::{CompletionBuilder, CompletionResponse, Completions};
 pub use error::VllmError;

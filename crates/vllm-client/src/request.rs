@@ -49,7 +49,10 @@ impl RequestCore {
     pub(crate) fn set_serialized(&mut self, key: &str, value: impl Serialize) {
         match serde_json::to_value(value) {
             Ok(v) => self.set(key, v),
-            Err(e) => self.fail(VllmError::builder_from(format!("`{key}` could not be serialized"), e)),
+            Err(e) => self.fail(VllmError::builder_from(
+                format!("`{key}` could not be serialized"),
+                e,
+            )),
         }
     }
 
@@ -64,7 +67,9 @@ impl RequestCore {
             .and_then(serde_json::Number::from_f64);
         match number {
             Some(n) => self.set(key, Value::Number(n)),
-            None => self.fail(VllmError::builder(format!("`{key}` must be a finite number, not {value}"))),
+            None => self.fail(VllmError::builder(format!(
+                "`{key}` must be a finite number, not {value}"
+            ))),
         }
     }
 
@@ -78,7 +83,10 @@ impl RequestCore {
                 "`extra` must be a JSON object of parameters, not {}",
                 json_kind(&other)
             ))),
-            Err(e) => self.fail(VllmError::builder_from("`extra` could not be serialized", e)),
+            Err(e) => self.fail(VllmError::builder_from(
+                "`extra` could not be serialized",
+                e,
+            )),
         }
     }
 
@@ -101,7 +109,9 @@ impl RequestCore {
         for key in required {
             match body.get(*key) {
                 None | Some(Value::Null) => {
-                    return Err(VllmError::builder(format!("`{key}` is required; set it with `.{key}(…)`")));
+                    return Err(VllmError::builder(format!(
+                        "`{key}` is required; set it with `.{key}(…)`"
+                    )));
                 }
                 _ => {}
             }
@@ -116,8 +126,13 @@ impl RequestCore {
         }
     }
 
-    fn prepare(&self, path: &str, body: &Map<String, Value>) -> Result<vllm_transport::RequestBuilder, VllmError> {
-        let bytes = serde_json::to_vec(body).map_err(|e| VllmError::builder_from("the body could not be serialized", e))?;
+    fn prepare(
+        &self,
+        path: &str,
+        body: &Map<String, Value>,
+    ) -> Result<vllm_transport::RequestBuilder, VllmError> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| VllmError::builder_from("the body could not be serialized", e))?;
         let transport = self.inner.transport()?;
         let mut request = transport
             .post(self.inner.url(path))
@@ -130,7 +145,11 @@ impl RequestCore {
     }
 
     /// POSTs the body to `path` and returns the response body.
-    pub(crate) async fn send_json(mut self, path: &str, required: &[&str]) -> Result<Bytes, VllmError> {
+    pub(crate) async fn send_json(
+        mut self,
+        path: &str,
+        required: &[&str],
+    ) -> Result<Bytes, VllmError> {
         self.take_error()?;
         let mut body = self.body(required)?;
         body.remove("stream");
@@ -152,7 +171,10 @@ impl RequestCore {
         let mut body = self.body(required)?;
         body.insert("stream".into(), Value::Bool(true));
         if !body.contains_key("stream_options") {
-            body.insert("stream_options".into(), serde_json::json!({"include_usage": true}));
+            body.insert(
+                "stream_options".into(),
+                serde_json::json!({"include_usage": true}),
+            );
         }
         let timeout = self.timeout.unwrap_or(self.inner.timeout);
         let request = self
@@ -169,8 +191,12 @@ impl RequestCore {
 }
 
 /// Parses a response body as `T`, naming `what` in the error.
-pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(what: &str, body: &[u8]) -> Result<T, VllmError> {
-    serde_json::from_slice(body).map_err(|e| VllmError::decode(what, &String::from_utf8_lossy(body), e))
+pub(crate) fn parse_body<T: serde::de::DeserializeOwned>(
+    what: &str,
+    body: &[u8],
+) -> Result<T, VllmError> {
+    serde_json::from_slice(body)
+        .map_err(|e| VllmError::decode(what, &String::from_utf8_lossy(body), e))
 }
 
 fn json_kind(value: &Value) -> &'static str {
@@ -190,7 +216,8 @@ macro_rules! common_setters {
     () => {
         /// The model to use (an id from `/v1/models`). Required.
         pub fn model(mut self, name: impl Into<String>) -> Self {
-            self.core.set("model", serde_json::Value::String(name.into()));
+            self.core
+                .set("model", serde_json::Value::String(name.into()));
             self
         }
 
@@ -262,7 +289,8 @@ macro_rules! common_setters {
 
         /// vLLM: stop at any of these token ids.
         pub fn stop_token_ids(mut self, ids: impl IntoIterator<Item = u32>) -> Self {
-            self.core.set("stop_token_ids", ids.into_iter().collect::<Vec<_>>().into());
+            self.core
+                .set("stop_token_ids", ids.into_iter().collect::<Vec<_>>().into());
             self
         }
 
@@ -306,13 +334,15 @@ macro_rules! common_setters {
 
         /// vLLM: the id the server uses for this request in its logs and metrics.
         pub fn request_id(mut self, id: impl Into<String>) -> Self {
-            self.core.set("request_id", serde_json::Value::String(id.into()));
+            self.core
+                .set("request_id", serde_json::Value::String(id.into()));
             self
         }
 
         /// An end-user id, for abuse monitoring.
         pub fn user(mut self, user: impl Into<String>) -> Self {
-            self.core.set("user", serde_json::Value::String(user.into()));
+            self.core
+                .set("user", serde_json::Value::String(user.into()));
             self
         }
 

@@ -85,9 +85,17 @@ impl ChatCompletionResponse {
             content: message.and_then(|m| m.content.clone()),
             reasoning_content: message.and_then(|m| m.reasoning_text()).map(str::to_owned),
             tool_calls: message
-                .map(|m| m.tool_calls().iter().cloned().map(ToolCall::from).collect::<Vec<_>>())
+                .map(|m| {
+                    m.tool_calls()
+                        .iter()
+                        .cloned()
+                        .map(ToolCall::from)
+                        .collect::<Vec<_>>()
+                })
                 .filter(|calls| !calls.is_empty()),
-            finish_reason: first.and_then(|c| c.finish_reason.as_ref()).map(|r| r.as_str().to_owned()),
+            finish_reason: first
+                .and_then(|c| c.finish_reason.as_ref())
+                .map(|r| r.as_str().to_owned()),
             usage: completion.usage.clone().map(Usage::from),
             completion,
         }
@@ -105,7 +113,9 @@ impl ChatCompletionResponse {
 
     /// Whether the model called at least one tool.
     pub fn has_tool_calls(&self) -> bool {
-        self.tool_calls.as_ref().is_some_and(|calls| !calls.is_empty())
+        self.tool_calls
+            .as_ref()
+            .is_some_and(|calls| !calls.is_empty())
     }
 
     /// The first tool call, if any.

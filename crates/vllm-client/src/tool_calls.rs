@@ -47,9 +47,17 @@ impl ToolCall {
 
     /// The arguments parsed into `T`. Empty arguments parse as `{}`.
     pub fn parse_args_as<T: DeserializeOwned>(&self) -> Result<T, VllmError> {
-        let text = if self.arguments.trim().is_empty() { "{}" } else { &self.arguments };
+        let text = if self.arguments.trim().is_empty() {
+            "{}"
+        } else {
+            &self.arguments
+        };
         serde_json::from_str(text).map_err(|e| {
-            VllmError::decode(format!("the arguments of tool call `{}` ({})", self.name, self.id), text, e)
+            VllmError::decode(
+                format!("the arguments of tool call `{}` ({})", self.name, self.id),
+                text,
+                e,
+            )
         })
     }
 
@@ -119,7 +127,9 @@ impl ToolCallAccumulator {
         let slot = self.pending.iter().position(|p| p.index == delta.index);
         // A different id at an index in use: the call there is finished, this is a new one.
         let replaces = match (slot, id) {
-            (Some(i), Some(id)) => !self.pending[i].call.id.is_empty() && self.pending[i].call.id != id,
+            (Some(i), Some(id)) => {
+                !self.pending[i].call.id.is_empty() && self.pending[i].call.id != id
+            }
             _ => false,
         };
         if replaces {
@@ -186,7 +196,12 @@ mod tests {
     use super::*;
     use vllm_types::{FunctionCallDelta, ToolCallDelta};
 
-    fn delta(index: u32, id: Option<&str>, name: Option<&str>, args: Option<&str>) -> ToolCallDelta {
+    fn delta(
+        index: u32,
+        id: Option<&str>,
+        name: Option<&str>,
+        args: Option<&str>,
+    ) -> ToolCallDelta {
         ToolCallDelta {
             index,
             id: id.map(Into::into),
@@ -228,7 +243,10 @@ mod tests {
             delta(0, None, None, Some(" \"Paris\"}")),
         ]);
         assert!(early.is_empty());
-        assert_eq!(done, vec![call("call_a", "get_weather", "{\"city\": \"Paris\"}")]);
+        assert_eq!(
+            done,
+            vec![call("call_a", "get_weather", "{\"city\": \"Paris\"}")]
+        );
     }
 
     #[test]
@@ -241,8 +259,14 @@ mod tests {
             delta(0, None, None, Some("1}")),
             delta(1, None, None, Some("2}")),
         ]);
-        assert!(early.is_empty(), "no call is complete before its arguments are");
-        assert_eq!(done, vec![call("a", "f", "{\"x\":1}"), call("b", "g", "{\"y\":2}")]);
+        assert!(
+            early.is_empty(),
+            "no call is complete before its arguments are"
+        );
+        assert_eq!(
+            done,
+            vec![call("a", "f", "{\"x\":1}"), call("b", "g", "{\"y\":2}")]
+        );
     }
 
     #[test]
@@ -282,11 +306,19 @@ mod tests {
         let bad = call("id1", "f", "{\"x\": ");
         let err = bad.parse_args().unwrap_err();
         assert!(err.to_string().contains("tool call `f`"), "{err}");
-        assert_eq!(call("i", "f", "").parse_args().unwrap(), serde_json::json!({}));
+        assert_eq!(
+            call("i", "f", "").parse_args().unwrap(),
+            serde_json::json!({})
+        );
         #[derive(serde::Deserialize, PartialEq, Debug)]
         struct Args {
             x: u32,
         }
-        assert_eq!(call("i", "f", "{\"x\": 3}").parse_args_as::<Args>().unwrap(), Args { x: 3 });
+        assert_eq!(
+            call("i", "f", "{\"x\": 3}")
+                .parse_args_as::<Args>()
+                .unwrap(),
+            Args { x: 3 }
+        );
     }
 }

@@ -70,7 +70,10 @@ async fn reasoning_content_comes_from_either_name() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.reasoning_content.as_deref(), Some("\nThe answer is \""));
+        assert_eq!(
+            response.reasoning_content.as_deref(),
+            Some("\nThe answer is \"")
+        );
     })
     .await;
 }
@@ -80,7 +83,9 @@ async fn tool_calls_parse_and_the_next_turn_is_built_from_them() {
     bounded(async {
         let server = Server::always(replay("vllm-0.32-cpu/think/tools.http")).await;
         let client = VllmClient::new(&server.base_url);
-        let tools = vec![Tool::function("get_weather", "Get the weather", json!({"type": "object"})).strict()];
+        let tools = vec![
+            Tool::function("get_weather", "Get the weather", json!({"type": "object"})).strict(),
+        ];
         let response = client
             .chat
             .completions()
@@ -96,7 +101,10 @@ async fn tool_calls_parse_and_the_next_turn_is_built_from_them() {
         let call = response.first_tool_call().unwrap();
         assert!(call.id.starts_with("chatcmpl-tool-"));
         assert_eq!(call.name, "get_weather");
-        assert_eq!(call.parse_args().unwrap(), json!({"city": "Paris", "unit": "celsius"}));
+        assert_eq!(
+            call.parse_args().unwrap(),
+            json!({"city": "Paris", "unit": "celsius"})
+        );
         #[derive(serde::Deserialize)]
         struct Args {
             city: String,
@@ -107,14 +115,27 @@ async fn tool_calls_parse_and_the_next_turn_is_built_from_them() {
         let assistant = response.assistant_message();
         assert_eq!(assistant["role"], "assistant");
         assert_eq!(assistant["tool_calls"][0]["id"], call.id.as_str());
-        assert_eq!(assistant["tool_calls"][0]["function"]["arguments"], call.arguments.as_str());
+        assert_eq!(
+            assistant["tool_calls"][0]["function"]["arguments"],
+            call.arguments.as_str()
+        );
         let history = json!([
             {"role": "user", "content": "What is the weather in Paris?"},
             assistant,
             call.result("22 C and sunny"),
         ]);
-        let body = client.chat.completions().create().model("m").messages(&history).build_body().unwrap();
-        assert_eq!(body["messages"][2], json!({"role": "tool", "tool_call_id": call.id, "content": "22 C and sunny"}));
+        let body = client
+            .chat
+            .completions()
+            .create()
+            .model("m")
+            .messages(&history)
+            .build_body()
+            .unwrap();
+        assert_eq!(
+            body["messages"][2],
+            json!({"role": "tool", "tool_call_id": call.id, "content": "22 C and sunny"})
+        );
         // The typed request the server saw.
         let sent = server.requests()[0].json();
         assert_eq!(sent["tool_choice"], "required");
@@ -168,7 +189,15 @@ async fn every_setter_of_the_seed_is_sent_and_extra_wins() {
         })
     );
     // A single stop sequence, as in the seed.
-    let body = client.chat.completions().create().model("m").messages(json!([])).stop(json!("---")).build_body().unwrap();
+    let body = client
+        .chat
+        .completions()
+        .create()
+        .model("m")
+        .messages(json!([]))
+        .stop(json!("---"))
+        .build_body()
+        .unwrap();
     assert_eq!(body["stop"], "---");
 }
 
@@ -178,18 +207,53 @@ async fn invalid_requests_are_errors_from_send_never_panics_and_nothing_is_sent(
         let server = Server::always(Reply::json(200, "{}")).await;
         let client = VllmClient::new(&server.base_url);
         let cases: Vec<(vllm_client::ChatCompletionBuilder, &str)> = vec![
-            (client.chat.completions().create().messages(json!([])), "`model` is required"),
-            (client.chat.completions().create().model("m"), "`messages` is required"),
-            (client.chat.completions().create().model("m").messages(json!([])).temperature(f32::NAN), "`temperature` must be a finite number"),
-            (client.chat.completions().create().model("m").messages(json!([])).extra(json!([1])), "`extra` must be a JSON object"),
+            (
+                client.chat.completions().create().messages(json!([])),
+                "`model` is required",
+            ),
+            (
+                client.chat.completions().create().model("m"),
+                "`messages` is required",
+            ),
+            (
+                client
+                    .chat
+                    .completions()
+                    .create()
+                    .model("m")
+                    .messages(json!([]))
+                    .temperature(f32::NAN),
+                "`temperature` must be a finite number",
+            ),
+            (
+                client
+                    .chat
+                    .completions()
+                    .create()
+                    .model("m")
+                    .messages(json!([]))
+                    .extra(json!([1])),
+                "`extra` must be a JSON object",
+            ),
         ];
         for (builder, message) in cases {
             let err = builder.send().await.unwrap_err();
             assert!(err.is_builder(), "{err:?}");
-            assert!(err.to_string().contains(message), "{err} does not say {message}");
+            assert!(
+                err.to_string().contains(message),
+                "{err} does not say {message}"
+            );
         }
         assert!(server.requests().is_empty());
-        let err = VllmClient::new("not a url").chat.completions().create().model("m").messages(json!([])).send().await.unwrap_err();
+        let err = VllmClient::new("not a url")
+            .chat
+            .completions()
+            .create()
+            .model("m")
+            .messages(json!([]))
+            .send()
+            .await
+            .unwrap_err();
         assert!(err.is_builder(), "{err:?}");
     })
     .await;
@@ -223,9 +287,20 @@ async fn an_html_502_is_kept_as_text_and_retried() {
     bounded(async {
         let html = "<html><body>502 Bad Gateway</body></html>";
         let server = Server::always(Reply::status_body(502, "text/html", html)).await;
-        let client = VllmClient::builder().base_url(&server.base_url).max_retries(1).build();
+        let client = VllmClient::builder()
+            .base_url(&server.base_url)
+            .max_retries(1)
+            .build();
         let started = Instant::now();
-        let err = client.chat.completions().create().model("m").messages(json!([])).send().await.unwrap_err();
+        let err = client
+            .chat
+            .completions()
+            .create()
+            .model("m")
+            .messages(json!([]))
+            .send()
+            .await
+            .unwrap_err();
         assert_eq!(err.status_code(), Some(502));
         assert_eq!(err.body_text(), Some(html));
         assert!(err.to_string().contains(html), "{err}");
@@ -241,10 +316,25 @@ async fn a_503_then_200_succeeds() {
     bounded(async {
         let (_, ok) = fixture_http("vllm-0.32-cpu/think/chat.http");
         let server = Server::start(move |_, n| {
-            if n == 0 { Reply::json(503, r#"{"error":{"message":"busy","type":"ServiceUnavailable","code":503}}"#) } else { Reply::json(200, &ok) }
+            if n == 0 {
+                Reply::json(
+                    503,
+                    r#"{"error":{"message":"busy","type":"ServiceUnavailable","code":503}}"#,
+                )
+            } else {
+                Reply::json(200, &ok)
+            }
         })
         .await;
-        let response = VllmClient::new(&server.base_url).chat.completions().create().model("m").messages(json!([])).send().await.unwrap();
+        let response = VllmClient::new(&server.base_url)
+            .chat
+            .completions()
+            .create()
+            .model("m")
+            .messages(json!([]))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.content.as_deref(), Some(" in one sentence."));
         assert_eq!(server.requests().len(), 2);
     })
@@ -257,16 +347,31 @@ async fn a_429_with_retry_after_1_waits_about_a_second() {
         let (_, ok) = fixture_http("vllm-0.32-cpu/think/chat.http");
         let server = Server::start(move |_, n| {
             if n == 0 {
-                Reply::with_headers(429, &[("content-type", "application/json"), ("retry-after", "1")], r#"{"error":{"message":"slow down","type":"RateLimit","code":429}}"#)
+                Reply::with_headers(
+                    429,
+                    &[("content-type", "application/json"), ("retry-after", "1")],
+                    r#"{"error":{"message":"slow down","type":"RateLimit","code":429}}"#,
+                )
             } else {
                 Reply::json(200, &ok)
             }
         })
         .await;
         let started = Instant::now();
-        VllmClient::new(&server.base_url).chat.completions().create().model("m").messages(json!([])).send().await.unwrap();
+        VllmClient::new(&server.base_url)
+            .chat
+            .completions()
+            .create()
+            .model("m")
+            .messages(json!([]))
+            .send()
+            .await
+            .unwrap();
         let waited = started.elapsed();
-        assert!(waited >= Duration::from_millis(900), "waited only {waited:?}");
+        assert!(
+            waited >= Duration::from_millis(900),
+            "waited only {waited:?}"
+        );
         assert!(waited < Duration::from_secs(5), "waited {waited:?}");
     })
     .await;
@@ -276,8 +381,19 @@ async fn a_429_with_retry_after_1_waits_about_a_second() {
 async fn zero_retries_means_one_attempt() {
     bounded(async {
         let server = Server::always(Reply::json(503, "{}")).await;
-        let client = VllmClient::builder().base_url(&server.base_url).max_retries(0).build();
-        let err = client.chat.completions().create().model("m").messages(json!([])).send().await.unwrap_err();
+        let client = VllmClient::builder()
+            .base_url(&server.base_url)
+            .max_retries(0)
+            .build();
+        let err = client
+            .chat
+            .completions()
+            .create()
+            .model("m")
+            .messages(json!([]))
+            .send()
+            .await
+            .unwrap_err();
         assert_eq!(err.status_code(), Some(503));
         assert_eq!(server.requests().len(), 1);
     })
@@ -288,15 +404,35 @@ async fn zero_retries_means_one_attempt() {
 async fn a_slow_server_hits_the_timeout_and_the_error_says_so() {
     bounded(async {
         let server = Server::always(Reply::json(200, "{}").delayed(Duration::from_secs(3))).await;
-        let client = VllmClient::builder().base_url(&server.base_url).timeout(Duration::from_millis(300)).max_retries(0).build();
+        let client = VllmClient::builder()
+            .base_url(&server.base_url)
+            .timeout(Duration::from_millis(300))
+            .max_retries(0)
+            .build();
         let started = Instant::now();
-        let err = client.chat.completions().create().model("m").messages(json!([])).send().await.unwrap_err();
+        let err = client
+            .chat
+            .completions()
+            .create()
+            .model("m")
+            .messages(json!([]))
+            .send()
+            .await
+            .unwrap_err();
         assert!(err.is_timeout(), "{err:?}");
         assert_eq!(err.timeout_kind(), Some(TimeoutKind::Total));
         assert!(err.to_string().contains("timed out"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(2));
         // For a stream, the same timeout bounds the wait for the head.
-        let err = client.chat.completions().create().model("m").messages(json!([])).send_stream().await.unwrap_err();
+        let err = client
+            .chat
+            .completions()
+            .create()
+            .model("m")
+            .messages(json!([]))
+            .send_stream()
+            .await
+            .unwrap_err();
         assert!(err.is_timeout(), "{err:?}");
     })
     .await;
@@ -309,7 +445,15 @@ async fn a_closed_port_is_a_connect_error() {
         let url = format!("http://{}/v1", listener.local_addr().unwrap());
         drop(listener);
         let client = VllmClient::builder().base_url(url).max_retries(1).build();
-        let err = client.chat.completions().create().model("m").messages(json!([])).send().await.unwrap_err();
+        let err = client
+            .chat
+            .completions()
+            .create()
+            .model("m")
+            .messages(json!([]))
+            .send()
+            .await
+            .unwrap_err();
         assert!(err.is_connect(), "{err:?}");
         assert!(err.is_retryable());
         assert_eq!(err.status_code(), None);
@@ -321,11 +465,29 @@ async fn a_closed_port_is_a_connect_error() {
 async fn the_api_key_is_sent_but_never_shown() {
     bounded(async {
         let server = Server::always(Reply::json(401, r#"{"error":"Unauthorized"}"#)).await;
-        let client = VllmClient::new(&server.base_url).with_api_key("sk-secret-123").timeout_secs(30);
+        let client = VllmClient::new(&server.base_url)
+            .with_api_key("sk-secret-123")
+            .timeout_secs(30);
         assert_eq!(client.api_key(), Some("sk-secret-123"));
-        let err = client.chat.completions().create().model("m").messages(json!([])).send().await.unwrap_err();
-        assert_eq!(server.requests()[0].header("authorization"), Some("Bearer sk-secret-123"));
-        for shown in [format!("{client:?}"), format!("{err:?}"), err.to_string(), format!("{:?}", VllmClient::builder().api_key("sk-secret-123"))] {
+        let err = client
+            .chat
+            .completions()
+            .create()
+            .model("m")
+            .messages(json!([]))
+            .send()
+            .await
+            .unwrap_err();
+        assert_eq!(
+            server.requests()[0].header("authorization"),
+            Some("Bearer sk-secret-123")
+        );
+        for shown in [
+            format!("{client:?}"),
+            format!("{err:?}"),
+            err.to_string(),
+            format!("{:?}", VllmClient::builder().api_key("sk-secret-123")),
+        ] {
             assert!(!shown.contains("sk-secret-123"), "{shown}");
         }
     })
@@ -343,7 +505,15 @@ async fn clones_share_one_pool_across_tasks() {
             for _ in 0..4 {
                 let client = client.clone();
                 tasks.push(tokio::spawn(async move {
-                    client.chat.completions().create().model("m").messages(json!([])).send().await.map(|r| r.id)
+                    client
+                        .chat
+                        .completions()
+                        .create()
+                        .model("m")
+                        .messages(json!([]))
+                        .send()
+                        .await
+                        .map(|r| r.id)
                 }));
             }
             for task in tasks {
@@ -351,7 +521,11 @@ async fn clones_share_one_pool_across_tasks() {
             }
         }
         assert_eq!(server.requests().len(), 12);
-        assert!(server.connections() <= 4, "{} connections for 4 concurrent tasks", server.connections());
+        assert!(
+            server.connections() <= 4,
+            "{} connections for 4 concurrent tasks",
+            server.connections()
+        );
     })
     .await;
 }
@@ -362,9 +536,19 @@ fn client_is_send_sync_clone_and_trims_the_base_url() {
     bounds::<VllmClient>();
     fn error_bounds<T: Send + Sync + std::error::Error + 'static>() {}
     error_bounds::<VllmError>();
-    assert_eq!(VllmClient::new("http://localhost:8000/v1/").base_url(), "http://localhost:8000/v1");
-    let client = VllmClient::builder().base_url("http://h:1/v1").api_key("k").timeout_secs(300).build();
-    assert_eq!((client.base_url(), client.api_key()), ("http://h:1/v1", Some("k")));
+    assert_eq!(
+        VllmClient::new("http://localhost:8000/v1/").base_url(),
+        "http://localhost:8000/v1"
+    );
+    let client = VllmClient::builder()
+        .base_url("http://h:1/v1")
+        .api_key("k")
+        .timeout_secs(300)
+        .build();
+    assert_eq!(
+        (client.base_url(), client.api_key()),
+        ("http://h:1/v1", Some("k"))
+    );
 }
 
 #[tokio::test]

@@ -35,11 +35,22 @@ async fn consume(client: &VllmClient) -> Seen {
         .unwrap();
     let mut seen = Seen::default();
     while let Some(event) = stream.next().await {
-        assert!(!seen.done && seen.error.is_none(), "an event after the end: {event:?}");
+        assert!(
+            !seen.done && seen.error.is_none(),
+            "an event after the end: {event:?}"
+        );
         let choice = stream.choice_index();
         match event {
-            StreamEvent::Content(t) => seen.content.entry(choice.unwrap()).or_default().push_str(&t),
-            StreamEvent::Reasoning(t) => seen.reasoning.entry(choice.unwrap()).or_default().push_str(&t),
+            StreamEvent::Content(t) => seen
+                .content
+                .entry(choice.unwrap())
+                .or_default()
+                .push_str(&t),
+            StreamEvent::Reasoning(t) => seen
+                .reasoning
+                .entry(choice.unwrap())
+                .or_default()
+                .push_str(&t),
             StreamEvent::ToolCallComplete(call) => seen.calls.push(call),
             StreamEvent::Finished { index, reason } => seen.finished.push((index, reason)),
             StreamEvent::Usage(u) => seen.usage.push(u),
@@ -53,7 +64,9 @@ async fn consume(client: &VllmClient) -> Seen {
 
 /// What the capture holds, computed straight from its JSON (no client code).
 fn expected(sse: &[u8]) -> Seen {
-    let text = String::from_utf8(sse.to_vec()).unwrap().replace("\r\n", "\n");
+    let text = String::from_utf8(sse.to_vec())
+        .unwrap()
+        .replace("\r\n", "\n");
     let mut seen = Seen::default();
     let mut args: BTreeMap<(u32, u32), (String, String, String)> = BTreeMap::new();
     for block in text.split("\n\n").filter(|b| !b.trim().is_empty()) {
@@ -66,14 +79,25 @@ fn expected(sse: &[u8]) -> Seen {
         for choice in chunk["choices"].as_array().unwrap() {
             let i = choice["index"].as_u64().unwrap() as u32;
             let delta = &choice["delta"];
-            for (key, map) in [("content", &mut seen.content), ("reasoning", &mut seen.reasoning)] {
-                let piece = delta[key].as_str().or_else(|| if key == "reasoning" { delta["reasoning_content"].as_str() } else { None });
+            for (key, map) in [
+                ("content", &mut seen.content),
+                ("reasoning", &mut seen.reasoning),
+            ] {
+                let piece = delta[key].as_str().or_else(|| {
+                    if key == "reasoning" {
+                        delta["reasoning_content"].as_str()
+                    } else {
+                        None
+                    }
+                });
                 if let Some(piece) = piece.filter(|p| !p.is_empty()) {
                     map.entry(i).or_default().push_str(piece);
                 }
             }
             for call in delta["tool_calls"].as_array().into_iter().flatten() {
-                let entry = args.entry((i, call["index"].as_u64().unwrap() as u32)).or_default();
+                let entry = args
+                    .entry((i, call["index"].as_u64().unwrap() as u32))
+                    .or_default();
                 if let Some(id) = call["id"].as_str() {
                     entry.0 = id.into();
                 }
@@ -94,14 +118,22 @@ fn expected(sse: &[u8]) -> Seen {
                 prompt_tokens: u["prompt_tokens"].as_u64().unwrap() as u32,
                 completion_tokens: u["completion_tokens"].as_u64().unwrap() as u32,
                 total_tokens: u["total_tokens"].as_u64().unwrap() as u32,
-                prompt_tokens_details: serde_json::from_value(u["prompt_tokens_details"].clone()).unwrap(),
-                completion_tokens_details: serde_json::from_value(u["completion_tokens_details"].clone()).unwrap(),
+                prompt_tokens_details: serde_json::from_value(u["prompt_tokens_details"].clone())
+                    .unwrap(),
+                completion_tokens_details: serde_json::from_value(
+                    u["completion_tokens_details"].clone(),
+                )
+                .unwrap(),
             });
         }
     }
     seen.calls = args
         .into_values()
-        .map(|(id, name, arguments)| ToolCall { id, name, arguments })
+        .map(|(id, name, arguments)| ToolCall {
+            id,
+            name,
+            arguments,
+        })
         .collect();
     seen
 }
@@ -138,7 +170,10 @@ async fn crlf_line_ends_give_the_same_events() {
     bounded(async {
         let sse = fixture("vllm-0.32-cpu/think/tools_stream.sse");
         let want = expected(&sse);
-        let crlf = String::from_utf8(sse).unwrap().replace('\n', "\r\n").into_bytes();
+        let crlf = String::from_utf8(sse)
+            .unwrap()
+            .replace('\n', "\r\n")
+            .into_bytes();
         for piece in [0, 1, 3] {
             let server = Server::always(Reply::sse(&crlf, piece, false)).await;
             assert_eq!(consume(&VllmClient::new(&server.base_url)).await, want);
@@ -159,13 +194,20 @@ async fn multibyte_content_split_anywhere_comes_out_exact() {
         let text = "héllo wörld — 日本語 🦀🦀 ok";
         let mut body = String::new();
         for word in text.split_inclusive(' ') {
-            body.push_str(&chunk(&format!(r#"{{"index":0,"delta":{{"content":{}}}}}"#, json!(word))));
+            body.push_str(&chunk(&format!(
+                r#"{{"index":0,"delta":{{"content":{}}}}}"#,
+                json!(word)
+            )));
         }
         body.push_str("data: [DONE]\n\n");
         for piece in [1, 2, 3, 5] {
             let server = Server::always(Reply::sse(body.as_bytes(), piece, false)).await;
             let got = consume(&VllmClient::new(&server.base_url)).await;
-            assert_eq!(got.content.get(&0).map(String::as_str), Some(text), "pieces of {piece}");
+            assert_eq!(
+                got.content.get(&0).map(String::as_str),
+                Some(text),
+                "pieces of {piece}"
+            );
             assert!(got.done && got.error.is_none());
         }
     })
@@ -177,8 +219,21 @@ async fn usage_is_requested_by_default_and_the_users_stream_options_win() {
     bounded(async {
         let server = Server::always(Reply::sse(b"data: [DONE]\n\n", 0, false)).await;
         let client = VllmClient::new(&server.base_url);
-        let builder = || client.chat.completions().create().model("m").messages(json!([]));
-        builder().send_stream().await.unwrap().collect_content().await.unwrap();
+        let builder = || {
+            client
+                .chat
+                .completions()
+                .create()
+                .model("m")
+                .messages(json!([]))
+        };
+        builder()
+            .send_stream()
+            .await
+            .unwrap()
+            .collect_content()
+            .await
+            .unwrap();
         builder()
             .stream_options(json!({"include_usage": false}))
             .send_stream()
@@ -189,9 +244,15 @@ async fn usage_is_requested_by_default_and_the_users_stream_options_win() {
             .unwrap();
         let requests = server.requests();
         assert_eq!(requests[0].json()["stream"], true);
-        assert_eq!(requests[0].json()["stream_options"], json!({"include_usage": true}));
+        assert_eq!(
+            requests[0].json()["stream_options"],
+            json!({"include_usage": true})
+        );
         assert_eq!(requests[0].header("accept"), Some("text/event-stream"));
-        assert_eq!(requests[1].json()["stream_options"], json!({"include_usage": false}));
+        assert_eq!(
+            requests[1].json()["stream_options"],
+            json!({"include_usage": false})
+        );
     })
     .await;
 }
@@ -222,7 +283,9 @@ async fn a_body_cut_off_before_done_is_an_error() {
                 let server = Server::always(Reply::sse(body.as_bytes(), 0, truncate)).await;
                 let got = consume(&VllmClient::new(&server.base_url)).await;
                 assert!(!got.done, "{body:?}");
-                let error = got.error.unwrap_or_else(|| panic!("no error for {body:?} truncate={truncate}"));
+                let error = got
+                    .error
+                    .unwrap_or_else(|| panic!("no error for {body:?} truncate={truncate}"));
                 assert!(!error.is_empty());
             }
         }
@@ -318,14 +381,27 @@ async fn hermes_shapes_id_first_then_name_and_several_calls_at_one_index() {
 #[tokio::test]
 async fn a_stalled_stream_hits_the_idle_timeout_and_says_so() {
     bounded(async {
-        let events = vec![chunk(r#"{"index":0,"delta":{"content":"a"}}"#), "data: [DONE]\n\n".to_owned()];
+        let events = vec![
+            chunk(r#"{"index":0,"delta":{"content":"a"}}"#),
+            "data: [DONE]\n\n".to_owned(),
+        ];
         let server = Server::always(Reply::sse_events(&events, Duration::from_millis(1500))).await;
         let client = VllmClient::builder()
             .base_url(&server.base_url)
             .stream_idle_timeout(Duration::from_millis(300))
             .build();
-        let mut stream = client.chat.completions().create().model("m").messages(json!([])).send_stream().await.unwrap();
-        let Some(StreamEvent::Error(e)) = stream.next().await else { panic!("expected an idle timeout") };
+        let mut stream = client
+            .chat
+            .completions()
+            .create()
+            .model("m")
+            .messages(json!([]))
+            .send_stream()
+            .await
+            .unwrap();
+        let Some(StreamEvent::Error(e)) = stream.next().await else {
+            panic!("expected an idle timeout")
+        };
         assert!(e.is_timeout(), "{e:?}");
         assert!(e.to_string().contains("idle"), "{e}");
         assert!(stream.next().await.is_none());
@@ -341,7 +417,10 @@ async fn a_long_stream_is_not_cut_off_by_the_request_timeout() {
             .chain(["data: [DONE]\n\n".to_owned()])
             .collect();
         let server = Server::always(Reply::sse_events(&events, Duration::from_millis(250))).await;
-        let client = VllmClient::builder().base_url(&server.base_url).timeout(Duration::from_millis(600)).build();
+        let client = VllmClient::builder()
+            .base_url(&server.base_url)
+            .timeout(Duration::from_millis(600))
+            .build();
         let got = consume(&client).await;
         assert_eq!(got.error, None);
         assert_eq!(got.content[&0], "012345");
@@ -352,7 +431,10 @@ async fn a_long_stream_is_not_cut_off_by_the_request_timeout() {
 #[tokio::test]
 async fn streams_reuse_the_pooled_connection() {
     bounded(async {
-        let body = format!("{}data: [DONE]\n\n", chunk(r#"{"index":0,"delta":{"content":"x"}}"#));
+        let body = format!(
+            "{}data: [DONE]\n\n",
+            chunk(r#"{"index":0,"delta":{"content":"x"}}"#)
+        );
         let server = Server::always(Reply::sse(body.as_bytes(), 0, false)).await;
         let client = VllmClient::new(&server.base_url);
         for _ in 0..5 {

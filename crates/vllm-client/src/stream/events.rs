@@ -122,7 +122,8 @@ impl EventProcessor {
     fn push_completion_chunk(&mut self, chunk: CompletionChunk) {
         for choice in chunk.choices {
             if !choice.text.is_empty() {
-                self.queue.push_back((Some(choice.index), StreamEvent::Content(choice.text)));
+                self.queue
+                    .push_back((Some(choice.index), StreamEvent::Content(choice.text)));
             }
             if let Some(reason) = choice.finish_reason {
                 self.queue.push_back((
@@ -135,7 +136,8 @@ impl EventProcessor {
             }
         }
         if let Some(usage) = chunk.usage {
-            self.queue.push_back((None, StreamEvent::Usage(usage.into())));
+            self.queue
+                .push_back((None, StreamEvent::Usage(usage.into())));
         }
     }
 
@@ -151,11 +153,17 @@ impl EventProcessor {
         for choice in chunk.choices {
             let index = choice.index;
             let delta = choice.delta;
-            if let Some(reasoning) = delta.reasoning.or(delta.reasoning_content).filter(|s| !s.is_empty()) {
-                self.queue.push_back((Some(index), StreamEvent::Reasoning(reasoning)));
+            if let Some(reasoning) = delta
+                .reasoning
+                .or(delta.reasoning_content)
+                .filter(|s| !s.is_empty())
+            {
+                self.queue
+                    .push_back((Some(index), StreamEvent::Reasoning(reasoning)));
             }
             if let Some(content) = delta.content.filter(|s| !s.is_empty()) {
-                self.queue.push_back((Some(index), StreamEvent::Content(content)));
+                self.queue
+                    .push_back((Some(index), StreamEvent::Content(content)));
             }
             if let Some(deltas) = delta.tool_calls {
                 let mut complete = std::mem::take(&mut self.scratch);
@@ -164,7 +172,8 @@ impl EventProcessor {
                     state.tools.push(d, &mut complete);
                 }
                 for d in deltas {
-                    let (name, arguments) = d.function.map_or((None, None), |f| (f.name, f.arguments));
+                    let (name, arguments) =
+                        d.function.map_or((None, None), |f| (f.name, f.arguments));
                     self.queue.push_back((
                         Some(index),
                         StreamEvent::ToolCallDelta {
@@ -193,7 +202,8 @@ impl EventProcessor {
             }
         }
         if let Some(usage) = chunk.usage {
-            self.queue.push_back((None, StreamEvent::Usage(usage.into())));
+            self.queue
+                .push_back((None, StreamEvent::Usage(usage.into())));
         }
     }
 
@@ -213,7 +223,8 @@ impl EventProcessor {
 
     fn queue_complete(&mut self, index: u32, complete: &mut Vec<ToolCall>) {
         for call in complete.drain(..) {
-            self.queue.push_back((Some(index), StreamEvent::ToolCallComplete(call)));
+            self.queue
+                .push_back((Some(index), StreamEvent::ToolCallComplete(call)));
         }
     }
 
@@ -235,7 +246,9 @@ impl EventProcessor {
 /// A cheap check before trying to parse a chunk as an error body.
 fn looks_like_error(data: &str) -> bool {
     let head = data.trim_start();
-    head.starts_with("{\"error\"") || head.starts_with("{\"object\":\"error\"") || head.starts_with("{\"detail\"")
+    head.starts_with("{\"error\"")
+        || head.starts_with("{\"object\":\"error\"")
+        || head.starts_with("{\"detail\"")
 }
 
 fn parse_error_event(data: &str) -> Option<VllmError> {
@@ -256,7 +269,9 @@ mod tests {
     }
 
     fn chunk(choices: &str) -> String {
-        format!(r#"{{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{choices}]}}"#)
+        format!(
+            r#"{{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{choices}]}}"#
+        )
     }
 
     #[test]
@@ -292,7 +307,9 @@ mod tests {
             "[DONE]",
         ]);
         assert_eq!(events.len(), 2);
-        let StreamEvent::Error(e) = &events[1].1 else { panic!("{events:?}") };
+        let StreamEvent::Error(e) = &events[1].1 else {
+            panic!("{events:?}")
+        };
         assert_eq!(e.to_string(), "engine died");
         assert_eq!(e.status_code(), Some(500));
     }
@@ -300,7 +317,9 @@ mod tests {
     #[test]
     fn an_undecodable_chunk_becomes_an_error_event_naming_it() {
         let events = run(&["{\"id\": 5, \"choices\": \"x\"}"]);
-        let StreamEvent::Error(e) = &events[0].1 else { panic!("{events:?}") };
+        let StreamEvent::Error(e) = &events[0].1 else {
+            panic!("{events:?}")
+        };
         assert!(e.is_decode(), "{e:?}");
         assert!(e.to_string().contains("stream chunk"), "{e}");
     }
@@ -328,10 +347,16 @@ mod tests {
     #[test]
     fn tool_calls_complete_at_finish_and_open_ones_at_done() {
         let events = run(&[
-            &chunk(r#"{"index":0,"delta":{"tool_calls":[{"id":"t1","type":"function","index":0}]}}"#),
+            &chunk(
+                r#"{"index":0,"delta":{"tool_calls":[{"id":"t1","type":"function","index":0}]}}"#,
+            ),
             &chunk(r#"{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":"f"}}]}}"#),
-            &chunk(r#"{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]},"finish_reason":"tool_calls"}"#),
-            &chunk(r#"{"index":1,"delta":{"tool_calls":[{"id":"t2","index":0,"function":{"name":"g","arguments":"{\"a\":1}"}}]}}"#),
+            &chunk(
+                r#"{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]},"finish_reason":"tool_calls"}"#,
+            ),
+            &chunk(
+                r#"{"index":1,"delta":{"tool_calls":[{"id":"t2","index":0,"function":{"name":"g","arguments":"{\"a\":1}"}}]}}"#,
+            ),
             "[DONE]",
         ]);
         let complete: Vec<(Option<u32>, &ToolCall)> = events
@@ -342,8 +367,18 @@ mod tests {
             })
             .collect();
         assert_eq!(complete.len(), 2);
-        assert_eq!((complete[0].0, complete[0].1.id.as_str(), complete[0].1.name.as_str()), (Some(0), "t1", "f"));
-        assert_eq!((complete[1].0, complete[1].1.arguments.as_str()), (Some(1), "{\"a\":1}"));
+        assert_eq!(
+            (
+                complete[0].0,
+                complete[0].1.id.as_str(),
+                complete[0].1.name.as_str()
+            ),
+            (Some(0), "t1", "f")
+        );
+        assert_eq!(
+            (complete[1].0, complete[1].1.arguments.as_str()),
+            (Some(1), "{\"a\":1}")
+        );
         assert!(matches!(events.last().unwrap().1, StreamEvent::Done));
     }
 }

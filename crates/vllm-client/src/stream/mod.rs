@@ -10,8 +10,8 @@ use std::task::{Context, Poll};
 use futures_core::Stream;
 use vllm_transport::EventStream;
 
-pub use events::StreamEvent;
 use events::EventProcessor;
+pub use events::StreamEvent;
 
 use crate::error::VllmError;
 
@@ -123,12 +123,15 @@ impl MessageStream {
                 return self.poll_drain(cx);
             }
             match Pin::new(&mut self.events).poll_next(cx) {
-                Poll::Ready(Some(Ok(event))) => self.processor.push_event(event.event(), event.data()),
+                Poll::Ready(Some(Ok(event))) => {
+                    self.processor.push_event(event.event(), event.data())
+                }
                 Poll::Ready(Some(Err(e))) => self.processor.fail(e.into()),
                 Poll::Ready(None) => {
                     self.body_ended = true;
-                    self.processor
-                        .fail(VllmError::stream("the stream ended before the server sent [DONE]"));
+                    self.processor.fail(VllmError::stream(
+                        "the stream ended before the server sent [DONE]",
+                    ));
                 }
                 Poll::Pending => return Poll::Pending,
             }

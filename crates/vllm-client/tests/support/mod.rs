@@ -1,6 +1,6 @@
 //! A scripted HTTP/1.1 server on `127.0.0.1:0` for the facade's tests: it records every
 //! request and answers with exactly the bytes, pieces and delays a test asks for.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unreachable_pub, missing_debug_implementations, clippy::unwrap_used)]
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -22,7 +22,10 @@ pub struct Recorded {
 
 impl Recorded {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn json(&self) -> Value {
@@ -81,7 +84,10 @@ impl Reply {
             return Reply { parts, close: true };
         }
         parts.push(Part::Bytes(b"0\r\n\r\n".to_vec()));
-        Reply { parts, close: false }
+        Reply {
+            parts,
+            close: false,
+        }
     }
 
     /// The same reply with a pause before its first byte.
@@ -100,7 +106,10 @@ impl Reply {
             parts.push(Part::Bytes(chunked(event.as_bytes())));
         }
         parts.push(Part::Bytes(b"0\r\n\r\n".to_vec()));
-        Reply { parts, close: false }
+        Reply {
+            parts,
+            close: false,
+        }
     }
 }
 
@@ -145,7 +154,9 @@ impl Drop for Server {
 
 impl Server {
     /// Starts a server whose answer to the `n`-th request (from 0) is `handler(request, n)`.
-    pub async fn start(handler: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static) -> Server {
+    pub async fn start(
+        handler: impl Fn(&Recorded, usize) -> Reply + Send + Sync + 'static,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let requests = Arc::new(Mutex::new(Vec::new()));
@@ -183,7 +194,9 @@ impl Server {
 async fn serve(mut stream: TcpStream, handler: Arc<Handler>, requests: Arc<Mutex<Vec<Recorded>>>) {
     let mut buf = Vec::new();
     loop {
-        let Some(request) = read_request(&mut stream, &mut buf).await else { return };
+        let Some(request) = read_request(&mut stream, &mut buf).await else {
+            return;
+        };
         let n = {
             let mut all = requests.lock().unwrap();
             all.push(request.clone());
@@ -255,7 +268,9 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recor
 /// A fixture file of `crates/vllm-types/tests/fixtures/` (the project's copy of real server
 /// captures).
 pub fn fixture(rel: &str) -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../vllm-types/tests/fixtures").join(rel);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../vllm-types/tests/fixtures")
+        .join(rel);
     std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
@@ -263,11 +278,16 @@ pub fn fixture(rel: &str) -> Vec<u8> {
 pub fn fixture_http(rel: &str) -> (u16, String) {
     let text = String::from_utf8(fixture(rel)).unwrap();
     let status = text.split(' ').nth(1).unwrap().parse().unwrap();
-    let (_, body) = text.split_once("\r\n\r\n").or_else(|| text.split_once("\n\n")).unwrap();
+    let (_, body) = text
+        .split_once("\r\n\r\n")
+        .or_else(|| text.split_once("\n\n"))
+        .unwrap();
     (status, body.to_owned())
 }
 
 /// Bounds a test's future in time.
 pub async fn bounded<F: std::future::Future>(f: F) -> F::Output {
-    tokio::time::timeout(Duration::from_secs(30), f).await.expect("test took over 30 s")
+    tokio::time::timeout(Duration::from_secs(30), f)
+        .await
+        .expect("test took over 30 s")
 }
