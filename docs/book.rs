@@ -1,9 +1,18 @@
 //! The book's pages (`docs/src/`), compiled as documentation so that every Rust snippet in
-//! them is built and run by `cargo test`.
+//! them is built (and, unless marked `no_run`, run) by `cargo test`.
 #![deny(missing_docs)]
 
 #[doc = include_str!("src/chat-completions.md")]
 pub mod chat_completions {}
+
+#[doc = include_str!("src/streaming.md")]
+pub mod streaming {}
+
+#[doc = include_str!("src/tool-calling.md")]
+pub mod tool_calling {}
+
+#[doc = include_str!("src/errors.md")]
+pub mod errors {}
 
 #[doc = include_str!("src/architecture.md")]
 pub mod architecture {}
