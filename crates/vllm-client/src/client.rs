@@ -7,6 +7,7 @@ use std::time::Duration;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use vllm_transport::Transport;
 
+use crate::api::{Audio, EmbeddingsApi, Lora, Models, Pooling, Server, Tokenizer};
 use crate::chat::Chat;
 use crate::completions::Completions;
 use crate::error::VllmError;
@@ -46,6 +47,20 @@ pub struct VllmClient {
     pub chat: Chat,
     /// Legacy completions: `client.completions.create()`.
     pub completions: Completions,
+    /// Models: `client.models.list()`.
+    pub models: Models,
+    /// Embeddings: `client.embeddings.create()`.
+    pub embeddings: EmbeddingsApi,
+    /// The server's tokenizer: `client.tokenizer.tokenize()`, `.detokenize()`.
+    pub tokenizer: Tokenizer,
+    /// Pooling models: `client.pooling.pool()`, `.classify()`, `.score()`, `.rerank()`.
+    pub pooling: Pooling,
+    /// The server: `client.server.health()`, `.version()`, `.metrics()`.
+    pub server: Server,
+    /// LoRA adapters: `client.lora.load()`, `.unload()`.
+    pub lora: Lora,
+    /// Audio: `client.audio.transcriptions()`.
+    pub audio: Audio,
     inner: Arc<ClientInner>,
 }
 
@@ -67,6 +82,18 @@ impl ClientInner {
         url.push_str(&self.base_url);
         url.push_str(path);
         url
+    }
+
+    /// The URL of `route`: the base URL + path, or the server's root (the base URL without
+    /// a trailing `/v1`) + path.
+    pub(crate) fn route_url(&self, route: crate::request::Route<'_>) -> String {
+        match route {
+            crate::request::Route::Api(path) => self.url(path),
+            crate::request::Route::Root(path) => {
+                let root = self.base_url.strip_suffix("/v1").unwrap_or(&self.base_url);
+                format!("{root}{path}")
+            }
+        }
     }
 
     /// The transport, or the reason it could not be built.
@@ -130,11 +157,70 @@ impl VllmClient {
         self.inner.api_key.as_deref()
     }
 
+    /// How many tokens `model` can still generate after `messages`: its context length minus
+    /// the exact prompt length, both from the server's `/tokenize` (the messages rendered
+    /// through the chat template, with the generation prompt; the context length from
+    /// `/v1/models` if `/tokenize` does not report it). Send this (or less) as `max_tokens`
+    /// to avoid the "maximum context length" 400.
+    pub async fn max_tokens_for(
+        &self,
+        model: &str,
+        messages: impl serde::Serialize,
+    ) -> Result<u32, VllmError> {
+        let tokens = self
+            .tokenizer
+            .tokenize()
+            .model(model)
+            .messages(messages)
+            .add_generation_prompt(true)
+            .send()
+            .await?;
+        let prompt = tokens.count.unwrap_or(tokens.tokens.len() as u32);
+        let context = match tokens.max_model_len {
+            Some(len) => len,
+            None => {
+                let models = self.models.list().send().await?;
+                models
+                    .get(model)
+                    .and_then(|m| m.max_model_len)
+                    .ok_or_else(|| {
+                        VllmError::builder(format!(
+                            "the server reports no context length for `{model}`"
+                        ))
+                    })?
+            }
+        };
+        match context.checked_sub(prompt) {
+            Some(left) if left > 0 => Ok(left),
+            _ => Err(VllmError::builder(format!(
+                "the prompt ({prompt} tokens) leaves no room in the context of `{model}` ({context} tokens)"
+            ))),
+        }
+    }
+
+    /// `wanted` tokens, lowered to [`max_tokens_for`](Self::max_tokens_for) when the context
+    /// has less room.
+    pub async fn clamp_max_tokens(
+        &self,
+        model: &str,
+        messages: impl serde::Serialize,
+        wanted: u32,
+    ) -> Result<u32, VllmError> {
+        Ok(wanted.min(self.max_tokens_for(model, messages).await?))
+    }
+
     fn from_inner(inner: ClientInner) -> Self {
         let inner = Arc::new(inner);
         VllmClient {
             chat: Chat::new(inner.clone()),
             completions: Completions::new(inner.clone()),
+            models: Models::new(inner.clone()),
+            embeddings: EmbeddingsApi::new(inner.clone()),
+            tokenizer: Tokenizer::new(inner.clone()),
+            pooling: Pooling::new(inner.clone()),
+            server: Server::new(inner.clone()),
+            lora: Lora::new(inner.clone()),
+            audio: Audio::new(inner.clone()),
             inner,
         }
     }

@@ -79,6 +79,16 @@ impl VllmError {
         Self::new(Kind::Builder(reason.into())).with_source(source)
     }
 
+    /// A copy of a builder error (with its cause's text), for a builder asked for its body
+    /// more than once.
+    pub(crate) fn duplicate_builder(&self) -> Self {
+        match (&self.inner.kind, &self.inner.source) {
+            (Kind::Builder(reason), Some(source)) => Self::builder(format!("{reason}: {source}")),
+            (Kind::Builder(reason), None) => Self::builder(reason.clone()),
+            _ => Self::builder(self.to_string()),
+        }
+    }
+
     /// A non-2xx answer with its body.
     pub(crate) fn status(status: u16, body: &[u8]) -> Self {
         let text = String::from_utf8_lossy(body).into_owned();

@@ -19,6 +19,7 @@
 //! The request and response models live in [`types`] (the `vllm-types` crate).
 #![deny(missing_docs)]
 
+mod api;
 mod chat;
 mod client;
 mod completions;
@@ -28,6 +29,11 @@ mod response;
 mod stream;
 mod tool_calls;
 
+pub use api::{
+    ApiRequest, Audio, Classify, Detokenize, Embed, Embeddings, EmbeddingsApi, Endpoint, Health,
+    ListModels, LoadLora, Lora, Metrics, Models, Pool, Pooling, Rerank, RerankV1, RerankV2, Score,
+    Server, Tokenize, Tokenizer, Transcription, TranscriptionBuilder, UnloadLora, Version,
+};
 pub use chat::{Chat, ChatCompletionBuilder, ChatCompletions};
 pub use client::{
     ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_STREAM_IDLE_TIMEOUT,

@@ -12,6 +12,16 @@ use crate::client::ClientInner;
 use crate::error::VllmError;
 use crate::stream::{MessageStream, StreamKind};
 
+/// Where an endpoint lives.
+#[derive(Debug, Clone, Copy)]
+#[doc(hidden)]
+pub enum Route<'a> {
+    /// Under the base URL (`…/v1` + path).
+    Api(&'a str),
+    /// At the server's root (the base URL without its `/v1`), like `/tokenize`.
+    Root(&'a str),
+}
+
 /// A request body being built, with per-request options.
 #[derive(Debug)]
 pub(crate) struct RequestCore {
@@ -102,7 +112,7 @@ impl RequestCore {
     /// `required` members.
     pub(crate) fn body(&self, required: &[&str]) -> Result<Map<String, Value>, VllmError> {
         if let Some(e) = &self.error {
-            return Err(VllmError::builder(e.to_string()));
+            return Err(e.duplicate_builder());
         }
         let mut body = self.body.clone();
         body.extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -128,20 +138,89 @@ impl RequestCore {
 
     fn prepare(
         &self,
-        path: &str,
-        body: &Map<String, Value>,
+        route: Route<'_>,
+        body: Option<&Map<String, Value>>,
     ) -> Result<vllm_transport::RequestBuilder, VllmError> {
-        let bytes = serde_json::to_vec(body)
-            .map_err(|e| VllmError::builder_from("the body could not be serialized", e))?;
         let transport = self.inner.transport()?;
-        let mut request = transport
-            .post(self.inner.url(path))
+        let url = self.inner.route_url(route);
+        let mut request = match body {
+            Some(body) => {
+                let bytes = serde_json::to_vec(body)
+                    .map_err(|e| VllmError::builder_from("the body could not be serialized", e))?;
+                transport.post(url).json(Bytes::from(bytes))
+            }
+            None => transport.get(url),
+        };
+        request = request
             .headers(self.inner.headers())
-            .json(Bytes::from(bytes))
-            .max_retries(self.max_retries.unwrap_or(self.inner.max_retries));
-        let timeout = self.timeout.unwrap_or(self.inner.timeout);
-        request = request.timeout(timeout);
+            .max_retries(self.max_retries.unwrap_or(self.inner.max_retries))
+            .timeout(self.timeout.unwrap_or(self.inner.timeout));
         Ok(request)
+    }
+
+    /// GETs `route` and returns the response body (no request body is sent).
+    pub(crate) async fn get(mut self, route: Route<'_>) -> Result<Bytes, VllmError> {
+        self.take_error()?;
+        let response = self.prepare(route, None)?.send().await?;
+        Ok(response.bytes().await?)
+    }
+
+    /// GETs `route` and returns the status, whatever it is, with the body (for `/health`).
+    pub(crate) async fn get_status(mut self, route: Route<'_>) -> Result<(u16, Bytes), VllmError> {
+        self.take_error()?;
+        match self.prepare(route, None)?.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                Ok((status, response.bytes().await?))
+            }
+            Err(e) if e.is_status() => {
+                let status = e.status().map_or(0, |s| s.as_u16());
+                let body = e.body().cloned().unwrap_or_default();
+                Ok((status, body))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// POSTs the body (as built, `stream` kept) to `route` and returns the response body.
+    pub(crate) async fn post(
+        mut self,
+        route: Route<'_>,
+        required: &[&str],
+    ) -> Result<Bytes, VllmError> {
+        self.take_error()?;
+        let body = self.body(required)?;
+        let response = self.prepare(route, Some(&body))?.send().await?;
+        Ok(response.bytes().await?)
+    }
+
+    /// POSTs `bytes` with `content_type` (a multipart upload) to `route`, with `stream` set
+    /// as given; returns the response.
+    pub(crate) async fn post_raw(
+        mut self,
+        route: Route<'_>,
+        content_type: &str,
+        bytes: Bytes,
+        stream: bool,
+    ) -> Result<vllm_transport::Response, VllmError> {
+        self.take_error()?;
+        let transport = self.inner.transport()?;
+        let timeout = self.timeout.unwrap_or(self.inner.timeout);
+        let mut request = transport
+            .post(self.inner.route_url(route))
+            .headers(self.inner.headers())
+            .header("content-type", content_type)
+            .body(bytes)
+            .max_retries(self.max_retries.unwrap_or(self.inner.max_retries));
+        request = if stream {
+            request
+                .timeout(None)
+                .response_head_timeout(timeout)
+                .idle_timeout(self.inner.stream_idle_timeout)
+        } else {
+            request.timeout(timeout)
+        };
+        Ok(request.send().await?)
     }
 
     /// POSTs the body to `path` and returns the response body.
@@ -154,7 +233,7 @@ impl RequestCore {
         let mut body = self.body(required)?;
         body.remove("stream");
         body.remove("stream_options");
-        let request = self.prepare(path, &body)?;
+        let request = self.prepare(Route::Api(path), Some(&body))?;
         let response = request.send().await?;
         Ok(response.bytes().await?)
     }
@@ -178,7 +257,7 @@ impl RequestCore {
         }
         let timeout = self.timeout.unwrap_or(self.inner.timeout);
         let request = self
-            .prepare(path, &body)?
+            .prepare(Route::Api(path), Some(&body))?
             // For a stream, the timeout bounds the wait for the head; the idle timeout
             // bounds each gap after it.
             .timeout(None)
