@@ -1,6 +1,11 @@
 //! A scripted HTTP/1.1 server on `127.0.0.1:0` for the facade's tests: it records every
 //! request and answers with exactly the bytes, pieces and delays a test asks for.
-#![allow(dead_code, unreachable_pub, missing_debug_implementations, clippy::unwrap_used)]
+#![allow(
+    dead_code,
+    unreachable_pub,
+    missing_debug_implementations,
+    clippy::unwrap_used
+)]
 
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
