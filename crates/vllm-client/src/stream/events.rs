@@ -109,14 +109,28 @@ impl EventProcessor {
         }
         match self.kind {
             StreamKind::Chat => match serde_json::from_str::<ChatCompletionChunk>(data) {
+                Ok(chunk) if is_error_object(&chunk.object, &chunk.extra) => {
+                    self.fail_with_body(data)
+                }
                 Ok(chunk) => self.push_chunk(chunk),
                 Err(e) => self.fail(VllmError::decode("a stream chunk", data, e)),
             },
             StreamKind::Completion => match serde_json::from_str::<CompletionChunk>(data) {
+                Ok(chunk) if is_error_object(&chunk.object, &chunk.extra) => {
+                    self.fail_with_body(data)
+                }
                 Ok(chunk) => self.push_completion_chunk(chunk),
                 Err(e) => self.fail(VllmError::decode("a completion stream chunk", data, e)),
             },
         }
+    }
+
+    /// An error object that the quick check missed (other spacing or member order).
+    fn fail_with_body(&mut self, data: &str) {
+        let error = parse_error_event(data).unwrap_or_else(|| {
+            VllmError::stream(format!("the server sent an error event: {data}"))
+        });
+        self.fail(error);
     }
 
     fn push_completion_chunk(&mut self, chunk: CompletionChunk) {
@@ -243,6 +257,12 @@ impl EventProcessor {
     }
 }
 
+/// Whether a parsed chunk is really an error object: `{"error": …}` or older vLLM's
+/// `{"object": "error", …}`.
+fn is_error_object(object: &str, extra: &vllm_types::Extra) -> bool {
+    object == "error" || extra.get("error").is_some_and(|e| !e.is_null())
+}
+
 /// A cheap check before trying to parse a chunk as an error body.
 fn looks_like_error(data: &str) -> bool {
     let head = data.trim_start();
@@ -312,6 +332,23 @@ mod tests {
         };
         assert_eq!(e.to_string(), "engine died");
         assert_eq!(e.status_code(), Some(500));
+    }
+
+    #[test]
+    fn error_objects_in_any_spacing_or_shape_are_errors() {
+        for data in [
+            r#"{ "error": {"message": "spaced", "code": 500} }"#,
+            r#"{"id":"c","error":{"message":"after id","type":"x","code":503}}"#,
+            r#"{"object":"error","message":"older vLLM","type":"x","code":400}"#,
+            r#"{"id":"c","object":"error","message":"older, reordered","code":400}"#,
+        ] {
+            let events = run(&[data]);
+            let StreamEvent::Error(e) = &events[0].1 else {
+                panic!("{data}: {events:?}")
+            };
+            assert!(e.is_server_event(), "{data}: {e:?}");
+            assert_eq!(events.len(), 1);
+        }
     }
 
     #[test]
