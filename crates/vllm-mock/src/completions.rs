@@ -1,0 +1,255 @@
+//! `POST /v1/completions`: the legacy API. The echo model's completion of a prompt is the
+//! prompt again.
+
+use bytes::Bytes;
+use serde_json::Value;
+use vllm_types::{CompletionRequest, Prompt, Stop};
+
+use crate::behavior::Behavior;
+use crate::chat::event;
+use crate::json::Maybe;
+use crate::reply::Reply;
+use crate::server::{Shared, now};
+use crate::template::{apply_stop, owned_pieces};
+use crate::tokenizer;
+use crate::validate::{
+    SAMPLING_FIELDS, check_at_least_one, check_context, check_types, parse_object, require, typed,
+};
+use crate::wire::{
+    CompletionChoiceOut, CompletionChunkChoiceOut, CompletionChunkOut, CompletionOut, UsageOut,
+};
+
+pub(crate) const PATH: &str = "/v1/completions";
+
+/// Answers a completion request (see [`crate::chat::handle`] for `behavior`).
+pub(crate) fn handle(shared: &Shared, body: &[u8], behavior: &mut Option<Behavior>) -> Reply {
+    match completion(shared, body, behavior) {
+        Ok(reply) | Err(reply) => reply,
+    }
+}
+
+/// One prompt: its text and its token count.
+#[derive(Debug)]
+struct PromptIn {
+    text: String,
+    tokens: u32,
+}
+
+/// One choice's output.
+#[derive(Debug)]
+struct Output {
+    pieces: Vec<String>,
+    finish: String,
+    natural_length: bool,
+    stop_reason: Option<String>,
+    completion_tokens: u32,
+}
+
+fn completion(
+    shared: &Shared,
+    body: &[u8],
+    behavior: &mut Option<Behavior>,
+) -> Result<Reply, Reply> {
+    let body = parse_object(body)?;
+    require(&body, "prompt")?;
+    check_types(&body, SAMPLING_FIELDS)?;
+    let model = shared.resolve_model(body.get("model").and_then(Value::as_str))?;
+    if behavior.is_none() {
+        *behavior = shared.model_behavior(&model, PATH);
+    }
+    if let Some(error) = behavior.as_ref().and_then(|b| b.error.as_ref()) {
+        return Ok(Reply::scripted(
+            error.status,
+            &error.content_type,
+            &error.body,
+        ));
+    }
+    check_at_least_one(&body, &["n", "max_tokens"])?;
+    let request: CompletionRequest = typed(body)?;
+    let streamed = request.stream == Some(true);
+    if request.stream_options.is_some() && !streamed {
+        return Err(Reply::bad_request(
+            Some("stream_options"),
+            "Stream options can only be defined when `stream=True`.",
+        ));
+    }
+    let prompts = prompts(shared, request.prompt.as_ref());
+    if prompts.is_empty() {
+        return Err(Reply::bad_request(
+            Some("prompt"),
+            "Prompt cannot be empty.",
+        ));
+    }
+    let longest = prompts.iter().map(|p| p.tokens).max().unwrap_or(0);
+    let max_tokens = check_context(shared.config.max_model_len, longest, request.max_tokens)?;
+    let stops = match &request.stop {
+        Some(Stop::One(s)) => vec![s.clone()],
+        Some(Stop::Many(v)) => v.clone(),
+        None => Vec::new(),
+    };
+    let include_stop = request.include_stop_str_in_output == Some(true);
+    let scripted = behavior.as_ref().and_then(|b| b.content.clone());
+    let finish_override = behavior.as_ref().and_then(|b| b.finish_reason.clone());
+    let echo = request.echo == Some(true);
+    let n = request.n.unwrap_or(1);
+
+    let mut outputs = Vec::new();
+    for prompt in &prompts {
+        shared.learn(&prompt.text);
+        let text = scripted.clone().unwrap_or_else(|| prompt.text.clone());
+        let (kept, stop, needed) = apply_stop(&text, &stops, include_stop);
+        let mut pieces = owned_pieces(&kept);
+        let room = max_tokens as usize;
+        let (length, stop_reason, generated) = if needed > room {
+            pieces.truncate(room);
+            (true, None, room)
+        } else {
+            (false, stop, needed)
+        };
+        if echo {
+            pieces.insert(0, prompt.text.clone());
+        }
+        shared.learn(&pieces.concat());
+        for _ in 0..n {
+            outputs.push(Output {
+                pieces: pieces.clone(),
+                finish: finish_override
+                    .clone()
+                    .unwrap_or_else(|| if length { "length" } else { "stop" }.to_owned()),
+                natural_length: length,
+                stop_reason: stop_reason.clone(),
+                completion_tokens: generated as u32,
+            });
+        }
+    }
+    let prompt_tokens: u32 = prompts.iter().map(|p| p.tokens).sum();
+    let completion_tokens: u32 = outputs.iter().map(|o| o.completion_tokens).sum();
+    let usage = |details: bool| UsageOut {
+        prompt_tokens,
+        total_tokens: prompt_tokens + completion_tokens,
+        completion_tokens,
+        prompt_tokens_details: if details { Maybe::Null } else { Maybe::Absent },
+        completion_tokens_details: if details { Maybe::Null } else { Maybe::Absent },
+    };
+    let id = shared.id("cmpl-");
+    let created = now();
+    let fingerprint = shared.fingerprint();
+    if !streamed {
+        let body = CompletionOut {
+            id: &id,
+            object: "text_completion",
+            created,
+            model: &model,
+            choices: outputs
+                .iter()
+                .enumerate()
+                .map(|(index, o)| CompletionChoiceOut {
+                    index: index as u32,
+                    text: o.pieces.concat(),
+                    logprobs: (),
+                    finish_reason: o.finish.clone(),
+                    stop_reason: o.stop_reason.clone(),
+                    token_ids: (),
+                    prompt_logprobs: (),
+                    prompt_token_ids: (),
+                    routed_experts: (),
+                })
+                .collect(),
+            service_tier: (),
+            system_fingerprint: &fingerprint,
+            usage: usage(true),
+            kv_transfer_params: (),
+            ec_transfer_params: (),
+            metrics: (),
+        };
+        return Ok(Reply::ok(&body));
+    }
+
+    let include_usage = request
+        .stream_options
+        .as_ref()
+        .and_then(|o| o.include_usage)
+        == Some(true);
+    let chunk = |index: usize, text: String, finish: Option<&Output>| {
+        let body = CompletionChunkOut {
+            id: &id,
+            object: "text_completion",
+            created,
+            model: &model,
+            choices: vec![CompletionChunkChoiceOut {
+                index: index as u32,
+                text,
+                logprobs: (),
+                finish_reason: finish.map(|o| o.finish.clone()),
+                stop_reason: finish.and_then(|o| o.stop_reason.clone()),
+                prompt_token_ids: (),
+                token_ids: (),
+            }],
+            usage: Maybe::Absent,
+            system_fingerprint: match finish {
+                Some(_) if !include_usage => Maybe::Value(fingerprint.as_str()),
+                _ => Maybe::Absent,
+            },
+        };
+        event(&body)
+    };
+    // Each choice's pieces, the finish on the last for a length stop, else in a final "".
+    let mut queues: Vec<std::vec::IntoIter<(String, bool)>> = outputs
+        .iter()
+        .map(|o| {
+            let mut steps: Vec<(String, bool)> =
+                o.pieces.iter().map(|p| (p.clone(), false)).collect();
+            match steps.last_mut() {
+                Some(last) if o.natural_length => last.1 = true,
+                _ => steps.push((String::new(), true)),
+            }
+            steps.into_iter()
+        })
+        .collect();
+    let mut events = Vec::new();
+    loop {
+        let mut any = false;
+        for (index, queue) in queues.iter_mut().enumerate() {
+            if let Some((text, finish)) = queue.next() {
+                any = true;
+                events.push(chunk(index, text, finish.then(|| &outputs[index])));
+            }
+        }
+        if !any {
+            break;
+        }
+    }
+    if include_usage {
+        let body = CompletionChunkOut {
+            id: &id,
+            object: "text_completion",
+            created,
+            model: &model,
+            choices: Vec::new(),
+            usage: Maybe::Value(usage(false)),
+            system_fingerprint: Maybe::Value(fingerprint.as_str()),
+        };
+        events.push(event(&body));
+    }
+    events.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    Ok(Reply::events(events))
+}
+
+/// The prompts of a request: texts as they are, token ids decoded (ids not known left out).
+fn prompts(shared: &Shared, prompt: Option<&Prompt>) -> Vec<PromptIn> {
+    let text = |s: &String| PromptIn {
+        text: s.clone(),
+        tokens: tokenizer::count(s),
+    };
+    let ids = |ids: &Vec<u32>| PromptIn {
+        text: shared.decode_lossy(ids),
+        tokens: ids.len() as u32,
+    };
+    match prompt {
+        None => Vec::new(),
+        Some(Prompt::Text(s)) => vec![text(s)],
+        Some(Prompt::Texts(v)) => v.iter().map(text).collect(),
+        Some(Prompt::Tokens(v)) => vec![ids(v)],
+        Some(Prompt::TokenBatches(v)) => v.iter().map(ids).collect(),
+    }
+}

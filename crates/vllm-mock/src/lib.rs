@@ -1,0 +1,115 @@
+//! A mock of vLLM's OpenAI-compatible server, for tests.
+//!
+//! [`MockServer::start`] listens on `127.0.0.1` and a free port and serves a deterministic
+//! model, [`DEFAULT_MODEL`] (`"echo"`), with the exact JSON and stream shapes of vLLM
+//! ([`VLLM_VERSION`]): ids like `chatcmpl-<16 hex>`, the `null` members vLLM sends, usage
+//! counted with the mock's [`tokenizer`], `data: [DONE]` at the end of streams, and vLLM's
+//! error bodies for invalid requests.
+//!
+//! ```
+//! use vllm_mock::{Behavior, MockServer};
+//! use vllm_client::{VllmClient, json};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mock = MockServer::start().await?;
+//! let client = VllmClient::new(mock.base_url());
+//!
+//! // The echo model repeats the last user message.
+//! let response = client.chat.completions().create()
+//!     .model("echo")
+//!     .messages(json!([{"role": "user", "content": "Hello, world!"}]))
+//!     .send()
+//!     .await?;
+//! assert_eq!(response.content.as_deref(), Some("Hello, world!"));
+//! assert_eq!(response.usage.unwrap().completion_tokens, 4); // "Hello" "," " world" "!"
+//!
+//! // Script the next answer: a 503 first (the client retries), then a fixed reply.
+//! mock.enqueue(Behavior::error(503, "overloaded").retry_after(0));
+//! mock.enqueue(Behavior::reply("Paris."));
+//! let response = client.chat.completions().create()
+//!     .model("echo")
+//!     .messages(json!([{"role": "user", "content": "Capital of France?"}]))
+//!     .send()
+//!     .await?;
+//! assert_eq!(response.content.as_deref(), Some("Paris."));
+//!
+//! // Every request is recorded.
+//! let requests = mock.requests();
+//! assert_eq!(requests.len(), 3);
+//! assert_eq!(requests[2].path, "/v1/chat/completions");
+//! assert_eq!(requests[2].json.as_ref().unwrap()["model"], "echo");
+//! # Ok(()) }
+//! ```
+//!
+//! # The echo model
+//!
+//! - **Chat** (`POST /v1/chat/completions`): the content is the text of the last `user`
+//!   message. When the last message is a `tool` result, the answer quotes it:
+//!   `The tool get_weather returned: 22 C`.
+//! - **Reasoning**: with `chat_template_kwargs.enable_thinking: true`, a
+//!   `thinking_token_budget` above 0 or a `reasoning_effort` (and unless `enable_thinking` is
+//!   `false`), a fixed sentence of reasoning comes first (the `reasoning` field and deltas),
+//!   cut to `thinking_token_budget` pieces.
+//! - **Tools**: with `tools` and `tool_choice: "required"` (the first tool) or a named
+//!   function, the answer is a call (id `chatcmpl-tool-<16 hex>`) whose arguments are built
+//!   from the parameter schema: each required property gets its `default`, `const` or first
+//!   `enum` value, else the user's text for a string, `1` for a number, `true`, `[]`, or a
+//!   nested object. With `tool_choice: "auto"` (the default) it calls the first tool whose
+//!   name appears in the user's message. The finish reason is `tool_calls` (`stop` for a
+//!   named function, as vLLM reports it).
+//! - **Limits**: `max_tokens` / `max_completion_tokens` count reasoning and content pieces
+//!   (finish reason `length`); `stop` sequences cut the content (finish reason `stop`,
+//!   `stop_reason` the sequence); `n` gives `n` identical choices, streamed interleaved.
+//! - **Streams**: a first delta `{"role": "assistant", "content": ""}` per choice, one delta
+//!   per piece, the finish (on the last piece for `length`, else in a final delta), a usage
+//!   chunk with `choices: []` when `stream_options.include_usage`, then `data: [DONE]`.
+//! - **Completions** (`POST /v1/completions`): the completion is the prompt again (after
+//!   the prompt itself with `echo: true`), with the same limits.
+//! - **Embeddings** (`POST /v1/embeddings`): a unit vector per input, seeded by a hash of
+//!   the input, [`DEFAULT_EMBEDDING_DIMENSIONS`] long (see
+//!   [`MockServerBuilder::embedding_dimensions`]); `encoding_format: "base64"` gives base64
+//!   of the little-endian `f32`s.
+//! - **Others**: `GET /v1/models` (with `root`, `parent: null`, `max_model_len`),
+//!   `POST /tokenize` (prompt or messages through a ChatML template), `POST /detokenize`
+//!   (ids the server has seen, and one-byte ids), `GET /health`, `GET /version`.
+//!
+//! # Validation
+//!
+//! As vLLM answers: invalid JSON, a missing or mistyped member → `400` with pydantic's
+//! message under `{"error": {"message", "type": "Bad Request", "param", "code": 400}}`; an
+//! unknown model → `404` `NotFoundError`; `max_tokens` beyond the context → `400`
+//! `BadRequestError`; an unknown route → `404` `{"detail": "Not Found"}`.
+//!
+//! # Scripting
+//!
+//! A [`Behavior`] says what to answer and how to deliver it. Give one to
+//! [`MockServer::enqueue`] for the next request, or to [`MockServer::on_model`] for every
+//! request to a model. See [`Behavior`] for the knobs: fixed replies, reasoning, tool calls
+//! (in vLLM's and Hermes' stream shapes), any error body with `Retry-After`, delays, write
+//! sizes, streams cut off or failing mid-way.
+//!
+//! # The binary
+//!
+//! `vllm-mock --port 8000` serves the echo model until Ctrl-C (`--help` for the options).
+#![deny(missing_docs)]
+
+mod behavior;
+mod chat;
+mod completions;
+mod json;
+mod record;
+mod reply;
+mod routes;
+mod server;
+mod template;
+pub mod tokenizer;
+mod validate;
+mod wire;
+
+pub use behavior::{Behavior, ToolCallStyle};
+pub use record::RecordedRequest;
+pub use server::{
+    DEFAULT_EMBEDDING_DIMENSIONS, DEFAULT_MAX_MODEL_LEN, DEFAULT_MODEL, MockServer,
+    MockServerBuilder, VLLM_VERSION,
+};

@@ -1,0 +1,565 @@
+//! [`MockServer`], its [`MockServerBuilder`], and the state its connections share.
+
+use std::collections::{HashMap, VecDeque};
+use std::convert::Infallible;
+use std::fmt;
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue, SERVER};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+
+use crate::behavior::Behavior;
+use crate::json::splitmix64;
+use crate::record::RecordedRequest;
+use crate::reply::{Reply, ReplyBody};
+use crate::routes;
+use crate::tokenizer;
+
+/// The model the mock serves unless told otherwise: the deterministic echo model.
+pub const DEFAULT_MODEL: &str = "echo";
+
+/// The vLLM release whose response shapes the mock reproduces (and reports on `/version`).
+pub const VLLM_VERSION: &str = "0.32.0";
+
+/// The default context length of the served models, prompt plus output tokens.
+pub const DEFAULT_MAX_MODEL_LEN: u32 = 4096;
+
+/// The default length of the vectors of `/v1/embeddings`.
+pub const DEFAULT_EMBEDDING_DIMENSIONS: usize = 32;
+
+/// The most pieces `/detokenize` remembers.
+const MAX_VOCAB: usize = 200_000;
+
+/// A vLLM-compatible server on a local port, for tests.
+///
+/// It serves the deterministic echo model ([`DEFAULT_MODEL`]) with vLLM's exact JSON and
+/// stream shapes, answers with scripted [`Behavior`]s when told to, and records every request.
+/// It runs on a thread of its own (so any test runtime, or none, can use it) and stops when
+/// dropped: the listener and every open connection are closed before `drop` returns.
+///
+/// ```
+/// use vllm_mock::{Behavior, MockServer};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let mock = MockServer::start().await?;
+/// assert!(mock.base_url().starts_with("http://127.0.0.1:"));
+/// assert!(mock.base_url().ends_with("/v1"));
+///
+/// mock.enqueue(Behavior::error(503, "The server is overloaded.").retry_after(1));
+/// mock.on_model("qwen3", Behavior::reply("Hi!").reasoning("A greeting."));
+/// assert_eq!(mock.models(), ["echo", "qwen3"]);
+/// assert!(mock.requests().is_empty());
+/// # Ok(()) }
+/// ```
+pub struct MockServer {
+    addr: SocketAddr,
+    shared: Arc<Shared>,
+    stop: Arc<Notify>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl MockServer {
+    /// Starts a server with the defaults on `127.0.0.1` and a free port.
+    pub async fn start() -> io::Result<MockServer> {
+        Self::builder().start().await
+    }
+
+    /// Starts configuring a server.
+    pub fn builder() -> MockServerBuilder {
+        MockServerBuilder::new()
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The base URL of the OpenAI-compatible API: `http://127.0.0.1:PORT/v1` (a server
+    /// listening on all interfaces is reached through the loopback address).
+    pub fn base_url(&self) -> String {
+        self.url("/v1")
+    }
+
+    /// The URL of `path` on the server (`mock.url("/health")`).
+    pub fn url(&self, path: &str) -> String {
+        let ip = match self.addr.ip() {
+            IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ip => ip,
+        };
+        format!("http://{}{path}", SocketAddr::new(ip, self.addr.port()))
+    }
+
+    /// Answers the next request with `behavior` (behaviors queue up: each answers one
+    /// request, in order). A behavior limited with [`Behavior::for_path`] waits for a request
+    /// to its path. Queued behaviors come before those of [`on_model`](Self::on_model).
+    pub fn enqueue(&self, behavior: Behavior) {
+        self.shared.state().queue.push_back(behavior);
+    }
+
+    /// Serves `model` (it is listed by `/v1/models` from now on) and answers every chat,
+    /// completion and embedding request to it with `behavior` (replacing the behavior it had).
+    /// `Behavior::new()` serves it as an echo model.
+    pub fn on_model(&self, model: impl Into<String>, behavior: Behavior) {
+        let model = model.into();
+        let mut state = self.shared.state();
+        if !state.models.contains(&model) {
+            state.models.push(model.clone());
+        }
+        state.behaviors.insert(model, behavior);
+    }
+
+    /// The served models, in the order `/v1/models` lists them.
+    pub fn models(&self) -> Vec<String> {
+        self.shared.state().models.clone()
+    }
+
+    /// Every request received so far, in order.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.state().requests.clone()
+    }
+
+    /// Forgets the requests received so far.
+    pub fn clear_requests(&self) {
+        self.shared.state().requests.clear();
+    }
+
+    /// How many [`enqueue`](Self::enqueue)d behaviors have not answered a request yet.
+    pub fn queued(&self) -> usize {
+        self.shared.state().queue.len()
+    }
+}
+
+impl Drop for MockServer {
+    fn drop(&mut self) {
+        self.stop.notify_one();
+        if let Some(thread) = self.thread.take() {
+            // The thread only drops its runtime (and with it every connection) and returns.
+            let _ = thread.join();
+        }
+    }
+}
+
+impl fmt::Debug for MockServer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockServer")
+            .field("addr", &self.addr)
+            .field("models", &self.models())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures a [`MockServer`].
+///
+/// ```
+/// use vllm_mock::MockServer;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> std::io::Result<()> {
+/// let mock = MockServer::builder()
+///     .addr(([127, 0, 0, 1], 0))
+///     .models(["Qwen/Qwen3-8B"])
+///     .max_model_len(1024)
+///     .api_key("sk-test")
+///     .start()
+///     .await?;
+/// assert_eq!(mock.models(), ["Qwen/Qwen3-8B"]);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `start()` is awaited"]
+pub struct MockServerBuilder {
+    addr: SocketAddr,
+    models: Vec<String>,
+    max_model_len: u32,
+    embedding_dimensions: usize,
+    api_key: Option<String>,
+}
+
+impl Default for MockServerBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MockServerBuilder {
+    /// The defaults: `127.0.0.1:0`, the model [`DEFAULT_MODEL`], a context of
+    /// [`DEFAULT_MAX_MODEL_LEN`] tokens, [`DEFAULT_EMBEDDING_DIMENSIONS`]-long vectors, no
+    /// API key.
+    pub fn new() -> Self {
+        MockServerBuilder {
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0),
+            models: vec![DEFAULT_MODEL.to_owned()],
+            max_model_len: DEFAULT_MAX_MODEL_LEN,
+            embedding_dimensions: DEFAULT_EMBEDDING_DIMENSIONS,
+            api_key: None,
+        }
+    }
+
+    /// The address to listen on (port 0: a free port).
+    pub fn addr(mut self, addr: impl Into<SocketAddr>) -> Self {
+        self.addr = addr.into();
+        self
+    }
+
+    /// The port to listen on (0: a free port), keeping the address.
+    pub fn port(mut self, port: u16) -> Self {
+        self.addr.set_port(port);
+        self
+    }
+
+    /// The served models, instead of [`DEFAULT_MODEL`]; each answers as the echo model.
+    /// A request without `model` goes to the first.
+    pub fn models<I, S>(mut self, models: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.models = models.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The context length of every model (`max_model_len`), prompt plus output tokens.
+    pub fn max_model_len(mut self, tokens: u32) -> Self {
+        self.max_model_len = tokens;
+        self
+    }
+
+    /// The length of the vectors of `/v1/embeddings` (at least 1).
+    pub fn embedding_dimensions(mut self, dimensions: usize) -> Self {
+        self.embedding_dimensions = dimensions.max(1);
+        self
+    }
+
+    /// Require `Authorization: Bearer <key>` on `/v1/…` routes, as `vllm serve --api-key`
+    /// does (others answer `401` with `{"error": "Unauthorized"}`).
+    pub fn api_key(mut self, key: impl Into<String>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// Binds the address and starts serving on a thread of its own.
+    pub async fn start(self) -> io::Result<MockServer> {
+        let listener = std::net::TcpListener::bind(self.addr)?;
+        listener.set_nonblocking(true)?;
+        let addr = listener.local_addr()?;
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let shared = Arc::new(Shared {
+            config: Config {
+                max_model_len: self.max_model_len,
+                embedding_dimensions: self.embedding_dimensions,
+                api_key: self.api_key,
+            },
+            started: now.as_secs(),
+            seed: now.as_nanos() as u64 ^ (u64::from(addr.port()) << 48),
+            counter: AtomicU64::new(0),
+            state: Mutex::new(State {
+                models: self.models,
+                behaviors: HashMap::new(),
+                queue: VecDeque::new(),
+                requests: Vec::new(),
+            }),
+            vocab: Mutex::new(HashMap::new()),
+        });
+        let stop = Arc::new(Notify::new());
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let thread = {
+            let (shared, stop) = (shared.clone(), stop.clone());
+            std::thread::Builder::new()
+                .name(format!("vllm-mock-{}", addr.port()))
+                .spawn(move || serve(listener, shared, stop, ready_tx))?
+        };
+        // The thread answers at once: its runtime and listener are ready, or failed.
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => return Err(io::Error::other("the mock server's thread stopped")),
+        }
+        Ok(MockServer {
+            addr,
+            shared,
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+/// The server thread: a runtime of its own serving `listener` until `stop` is notified.
+fn serve(
+    listener: std::net::TcpListener,
+    shared: Arc<Shared>,
+    stop: Arc<Notify>,
+    ready: std::sync::mpsc::Sender<io::Result<()>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let _ = ready.send(Err(e));
+            return;
+        }
+    };
+    runtime.block_on(async move {
+        let listener = match TcpListener::from_std(listener) {
+            Ok(listener) => listener,
+            Err(e) => {
+                let _ = ready.send(Err(e));
+                return;
+            }
+        };
+        let _ = ready.send(Ok(()));
+        tokio::select! {
+            () = accept_loop(listener, shared) => {}
+            () = stop.notified() => {}
+        }
+    });
+    // Dropping the runtime drops every connection task: their sockets close.
+    drop(runtime);
+}
+
+/// Accepts connections until the task is dropped.
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(_) => {
+                // Out of file descriptors or similar: wait a little rather than spin.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |request| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(handle(&shared, request).await) }
+            });
+            let _ = http1::Builder::new()
+                .timer(TokioTimer::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+/// Answers one request.
+async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<ReplyBody> {
+    let (parts, body) = request.into_parts();
+    let body = match body.collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => Bytes::new(),
+    };
+    let path = parts.uri.path().to_owned();
+    let recorded = RecordedRequest {
+        method: parts.method.as_str().to_owned(),
+        path: path.clone(),
+        query: parts.uri.query().map(str::to_owned),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                let value = String::from_utf8_lossy(v.as_bytes()).into_owned();
+                (k.as_str().to_owned(), value)
+            })
+            .collect(),
+        body: body.to_vec(),
+        json: serde_json::from_slice(&body).ok(),
+    };
+    let authorization = recorded.header("authorization").map(str::to_owned);
+    shared.state().requests.push(recorded);
+
+    let (reply, behavior) = routes::route(
+        shared,
+        parts.method.as_str(),
+        &path,
+        authorization.as_deref(),
+        &body,
+    );
+    if let Some(delay) = behavior.as_ref().and_then(|b| b.delay) {
+        tokio::time::sleep(delay).await;
+    }
+    respond(reply, behavior.as_ref())
+}
+
+/// The response for `reply`, delivered as `behavior` says.
+fn respond(reply: Reply, behavior: Option<&Behavior>) -> Response<ReplyBody> {
+    let (body, content_type) = ReplyBody::new(reply.payload, behavior);
+    let mut response = Response::new(body);
+    *response.status_mut() =
+        StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(SERVER, HeaderValue::from_static("vllm-mock"));
+    if let Some(value) = content_type.and_then(|ct| HeaderValue::try_from(ct).ok()) {
+        headers.insert(CONTENT_TYPE, value);
+    }
+    let extra = behavior.map(|b| b.headers.as_slice()).unwrap_or_default();
+    for (name, value) in reply.headers.iter().chain(extra) {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::try_from(value.as_str()),
+        ) {
+            headers.append(name, value);
+        }
+    }
+    response
+}
+
+/// The settings of a server.
+#[derive(Debug)]
+pub(crate) struct Config {
+    pub(crate) max_model_len: u32,
+    pub(crate) embedding_dimensions: usize,
+    pub(crate) api_key: Option<String>,
+}
+
+/// What the server's connections share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: Config,
+    /// Unix time the server started, in seconds (the models' `created`).
+    pub(crate) started: u64,
+    seed: u64,
+    counter: AtomicU64,
+    state: Mutex<State>,
+    /// The pieces seen so far by id, for `/detokenize`.
+    vocab: Mutex<HashMap<u32, String>>,
+}
+
+/// The scripts and the record.
+#[derive(Debug)]
+struct State {
+    models: Vec<String>,
+    behaviors: HashMap<String, Behavior>,
+    queue: VecDeque<Behavior>,
+    requests: Vec<RecordedRequest>,
+}
+
+impl Shared {
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// 16 fresh hex digits.
+    pub(crate) fn hex16(&self) -> String {
+        let mut state = self.seed ^ self.counter.fetch_add(1, Ordering::Relaxed).rotate_left(17);
+        format!("{:016x}", splitmix64(&mut state))
+    }
+
+    /// `prefix` followed by 16 fresh hex digits.
+    pub(crate) fn id(&self, prefix: &str) -> String {
+        format!("{prefix}{}", self.hex16())
+    }
+
+    /// The first queued behavior for `path`, taken out of the queue.
+    pub(crate) fn take_queued(&self, path: &str) -> Option<Behavior> {
+        let mut state = self.state();
+        let position = state.queue.iter().position(|b| b.matches(path))?;
+        state.queue.remove(position)
+    }
+
+    /// The behavior of `model` for a request to `path`, if it has one.
+    pub(crate) fn model_behavior(&self, model: &str, path: &str) -> Option<Behavior> {
+        self.state()
+            .behaviors
+            .get(model)
+            .filter(|b| b.matches(path))
+            .cloned()
+    }
+
+    /// The served models.
+    pub(crate) fn models(&self) -> Vec<String> {
+        self.state().models.clone()
+    }
+
+    /// The model a request names (`None`: the first served model), or vLLM's `404`.
+    pub(crate) fn resolve_model(&self, requested: Option<&str>) -> Result<String, Reply> {
+        let models = self.models();
+        match requested {
+            Some(name) if models.iter().any(|m| m == name) => Ok(name.to_owned()),
+            None if !models.is_empty() => Ok(models[0].clone()),
+            _ => {
+                let name = requested.unwrap_or_default();
+                let message = format!(
+                    "The model `{name}` does not exist. Valid aliases: {}.",
+                    models.join(", ")
+                );
+                Err(Reply::error(404, "NotFoundError", Some("model"), &message))
+            }
+        }
+    }
+
+    /// Remembers the pieces of `text` for `/detokenize`.
+    pub(crate) fn learn(&self, text: &str) {
+        let mut vocab = self.vocab.lock().unwrap_or_else(|e| e.into_inner());
+        for piece in tokenizer::pieces(text) {
+            if vocab.len() >= MAX_VOCAB {
+                return;
+            }
+            let id = tokenizer::token_id(piece);
+            if id >= 256 {
+                vocab.entry(id).or_insert_with(|| piece.to_owned());
+            }
+        }
+    }
+
+    /// The text of `ids`: one-byte ids are their byte, others must have been seen. Err: the
+    /// first id that is not known.
+    pub(crate) fn decode(&self, ids: &[u32]) -> Result<String, u32> {
+        let vocab = self.vocab.lock().unwrap_or_else(|e| e.into_inner());
+        let mut bytes = Vec::new();
+        for &id in ids {
+            if let Ok(byte) = u8::try_from(id) {
+                bytes.push(byte);
+            } else if let Some(piece) = vocab.get(&id) {
+                bytes.extend_from_slice(piece.as_bytes());
+            } else {
+                return Err(id);
+            }
+        }
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
+    /// The text of `ids`, with ids not known left out.
+    pub(crate) fn decode_lossy(&self, ids: &[u32]) -> String {
+        let known: Vec<u32> = {
+            let vocab = self.vocab.lock().unwrap_or_else(|e| e.into_inner());
+            ids.iter()
+                .copied()
+                .filter(|id| *id < 256 || vocab.contains_key(id))
+                .collect()
+        };
+        self.decode(&known).unwrap_or_default()
+    }
+
+    /// vLLM's `system_fingerprint`.
+    pub(crate) fn fingerprint(&self) -> String {
+        let hash = tokenizer::fnv1a(b"vllm-mock") as u32;
+        format!("vllm-{VLLM_VERSION}-{hash:08x}")
+    }
+}
+
+/// Unix time now, in seconds.
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
