@@ -2,6 +2,12 @@
 //! them is built (and, unless marked `no_run`, run) by `cargo test`.
 #![deny(missing_docs)]
 
+#[doc = include_str!("src/getting-started.md")]
+pub mod getting_started {}
+
+#[doc = include_str!("src/configuration.md")]
+pub mod configuration {}
+
 #[doc = include_str!("src/chat-completions.md")]
 pub mod chat_completions {}
 
@@ -11,8 +17,14 @@ pub mod streaming {}
 #[doc = include_str!("src/tool-calling.md")]
 pub mod tool_calling {}
 
+#[doc = include_str!("src/vllm-extensions.md")]
+pub mod vllm_extensions {}
+
 #[doc = include_str!("src/errors.md")]
 pub mod errors {}
+
+#[doc = include_str!("src/testing.md")]
+pub mod testing {}
 
 #[doc = include_str!("src/architecture.md")]
 pub mod architecture {}
