@@ -160,8 +160,11 @@ impl VllmClient {
     /// How many tokens `model` can still generate after `messages`: its context length minus
     /// the exact prompt length, both from the server's `/tokenize` (the messages rendered
     /// through the chat template, with the generation prompt; the context length from
-    /// `/v1/models` if `/tokenize` does not report it). Send this (or less) as `max_tokens`
-    /// to avoid the "maximum context length" 400.
+    /// `/v1/models` if `/tokenize` does not report it). Servers that refuse a prompt plus
+    /// `max_tokens` beyond the context (older vLLM releases, other OpenAI-compatible
+    /// servers) answer that with a 400; vLLM 0.32 accepts it and stops at the end of the
+    /// context, and refuses only a `max_tokens` above the context length. Either way, this is
+    /// the exact room left.
     pub async fn max_tokens_for(
         &self,
         model: &str,

@@ -4,20 +4,19 @@
 //! `http://127.0.0.1:18000/v1`); otherwise every test prints a notice and passes. The server
 //! this suite is written against is the one `scripts/vllm-server.sh start PORT chat` runs
 //! (`scripts/ci-conformance.sh` does everything): vLLM with model id `smollm2-135m`
-//! (override with `VLLM_CONFORMANCE_MODEL`), `--reasoning-parser qwen3`,
+//! (override with `VLLM_CONFORMANCE_MODEL`), `--max-model-len 4096`, `--reasoning-parser qwen3`,
 //! `--enable-auto-tool-choice --tool-call-parser hermes`, and a chat template that opens a
 //! `<think>` block unless `chat_template_kwargs.enable_thinking` is false.
 //!
+//! The embeddings tests run against a second, pooling instance, named by
+//! `VLLM_CONFORMANCE_EMBED_URL` (`scripts/vllm-server.sh start PORT embed`: model id
+//! `smollm2-135m-embed`, override with `VLLM_CONFORMANCE_EMBED_MODEL`); without that variable
+//! they print a notice and pass, whether or not `VLLM_CONFORMANCE_URL` is set.
+//!
 //! The tests take turns (one lock): greedy decoding on a CPU is only reproducible when the
 //! batch around a request is the same, and the server is slow (about 38 tokens/s), so requests
-//! stay small (`max_tokens` ≤ 32, except where a forced tool call needs more) and every test is
-//! bounded in time.
-//!
-//! PENDING: endpoints the facade does not cover yet, to be added here when it does:
-//! - `GET /v1/models` (the model list);
-//! - `POST /tokenize` and `POST /detokenize`;
-//! - `POST /v1/embeddings`, against the second, pooling instance
-//!   (`scripts/vllm-server.sh start PORT embed`, model id `smollm2-135m-embed`).
+//! stay small (`max_tokens` ≤ 32, except where a forced tool call needs more, and one request
+//! that is dropped after its first event) and every test is bounded in time.
 #![allow(clippy::unwrap_used)]
 
 use std::collections::BTreeMap;
@@ -36,9 +35,37 @@ const TEST_LIMIT: Duration = Duration::from_secs(180);
 /// The tests take turns: see the module documentation.
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Runs `test` against the server named by `VLLM_CONFORMANCE_URL`, bounded by [`TEST_LIMIT`];
-/// without the variable, prints a notice and returns.
+/// The vLLM instance a test runs against.
+#[derive(Debug, Clone, Copy)]
+enum Instance {
+    /// The chat (generate) instance: `VLLM_CONFORMANCE_URL`.
+    Chat,
+    /// The pooling instance serving `/v1/embeddings`: `VLLM_CONFORMANCE_EMBED_URL`.
+    Embed,
+}
+
+impl Instance {
+    /// The variable naming its base URL, and an example of one.
+    fn variable(self) -> (&'static str, &'static str) {
+        match self {
+            Instance::Chat => ("VLLM_CONFORMANCE_URL", "http://127.0.0.1:18000/v1"),
+            Instance::Embed => ("VLLM_CONFORMANCE_EMBED_URL", "http://127.0.0.1:18001/v1"),
+        }
+    }
+}
+
+/// Runs `test` against the chat server named by `VLLM_CONFORMANCE_URL`; see [`on`].
 async fn conformance<F, Fut>(test: F)
+where
+    F: FnOnce(VllmClient) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    on(Instance::Chat, test).await;
+}
+
+/// Runs `test` against `instance`, bounded by [`TEST_LIMIT`]; without the variable naming
+/// that instance, prints a notice and returns.
+async fn on<F, Fut>(instance: Instance, test: F)
 where
     F: FnOnce(VllmClient) -> Fut,
     Fut: Future<Output = ()>,
@@ -46,12 +73,13 @@ where
     // The test harness names each test's thread after the test.
     let thread = std::thread::current();
     let name = thread.name().unwrap_or("a conformance test");
-    let url = match std::env::var("VLLM_CONFORMANCE_URL") {
+    let (variable, example) = instance.variable();
+    let url = match std::env::var(variable) {
         Ok(url) if !url.trim().is_empty() => url,
         _ => {
             eprintln!(
-                "skipped {name}: set VLLM_CONFORMANCE_URL to a vLLM server's base URL \
-                 (e.g. http://127.0.0.1:18000/v1) to run the conformance suite"
+                "skipped {name}: set {variable} to a vLLM server's base URL \
+                 (e.g. {example}) to run it"
             );
             return;
         }
@@ -76,6 +104,13 @@ fn model() -> String {
         .ok()
         .filter(|m| !m.trim().is_empty())
         .unwrap_or_else(|| "smollm2-135m".to_owned())
+}
+
+fn embed_model() -> String {
+    std::env::var("VLLM_CONFORMANCE_EMBED_MODEL")
+        .ok()
+        .filter(|m| !m.trim().is_empty())
+        .unwrap_or_else(|| "smollm2-135m-embed".to_owned())
 }
 
 /// A chat request for `prompt`: greedy, at most `max_tokens` tokens, thinking off.
@@ -734,6 +769,408 @@ async fn malformed_request_is_a_typed_400() {
             "max_tokens",
         )
         .await;
+    })
+    .await;
+}
+
+// -------------------------------------------------------------------------------- models
+
+#[tokio::test]
+async fn models_list_names_the_served_model() {
+    conformance(|client| async move {
+        let models = client.models.list().send().await.unwrap();
+        assert_eq!(models.object, "list");
+        let served = models
+            .get(&model())
+            .unwrap_or_else(|| panic!("{} is served: {models:?}", model()));
+        assert_eq!(served.id, model());
+        assert_eq!(served.object, "model");
+        assert_eq!(served.owned_by.as_deref(), Some("vllm"));
+        // `root` is what `--model` named (a path here), `parent` is only set for LoRA adapters.
+        assert!(
+            served.root.as_deref().is_some_and(|r| !r.is_empty()),
+            "{served:?}"
+        );
+        assert_eq!(served.parent, None);
+        let context = served.max_model_len.expect("vLLM reports max_model_len");
+        // The same context length as `/tokenize` reports.
+        let tokens = client
+            .tokenizer
+            .tokenize()
+            .model(model())
+            .prompt("hi")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(tokens.max_model_len, Some(context));
+        // …and the one vLLM enforces: more `max_tokens` than that is refused, naming it.
+        let e = chat(&client, "hi", context + 1).send().await.unwrap_err();
+        assert_eq!(e.status_code(), Some(400), "{e:?}");
+        assert!(
+            e.to_string().contains(&format!("max_model_len={context}")),
+            "{e}"
+        );
+    })
+    .await;
+}
+
+// ----------------------------------------------------------------------------- tokenizer
+
+/// A plain ASCII text: its tokens' texts spell it, and it survives a round trip.
+const ASCII_TEXT: &str = "Hello, world! The quick brown fox jumps over 13 lazy dogs.";
+
+/// A token's text as the tokenizer lists it (byte-level BPE: `Ġ` is a space, `Ċ` a newline),
+/// back to plain text. Only meant for ASCII text.
+fn plain(token_str: &str) -> String {
+    token_str.replace('Ġ', " ").replace('Ċ', "\n")
+}
+
+#[tokio::test]
+async fn tokenize_prompt_form_and_detokenize_round_trip() {
+    conformance(|client| async move {
+        let tokens = client
+            .tokenizer
+            .tokenize()
+            .model(model())
+            .prompt(ASCII_TEXT)
+            .return_token_strs(true)
+            .send()
+            .await
+            .unwrap();
+        assert!(!tokens.tokens.is_empty(), "{tokens:?}");
+        assert_eq!(tokens.count, Some(tokens.tokens.len() as u32));
+        assert!(tokens.max_model_len.is_some_and(|n| n > 0), "{tokens:?}");
+        let strs = tokens
+            .token_strs
+            .as_deref()
+            .expect("token_strs were asked for");
+        assert_eq!(strs.len(), tokens.tokens.len(), "{tokens:?}");
+        // This model adds no BOS to a plain prompt, so the tokens' texts spell the text.
+        assert_eq!(
+            strs.iter().map(|s| plain(s)).collect::<String>(),
+            ASCII_TEXT
+        );
+
+        // Without `return_token_strs`, vLLM sends `"token_strs": null`.
+        let bare = client
+            .tokenizer
+            .tokenize()
+            .model(model())
+            .prompt(ASCII_TEXT)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(bare.tokens, tokens.tokens);
+        assert_eq!(bare.token_strs, None);
+
+        let text = client
+            .tokenizer
+            .detokenize()
+            .model(model())
+            .tokens(tokens.tokens.iter().copied())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(text.text(), ASCII_TEXT, "detokenize(tokenize(x)) == x");
+        assert_eq!(text.prompt, ASCII_TEXT, "vLLM answers with `prompt`");
+    })
+    .await;
+}
+
+fn hi() -> vllm_client::Value {
+    json!([{"role": "user", "content": "hi"}])
+}
+
+#[tokio::test]
+async fn tokenize_chat_form_is_the_prompt_a_chat_request_sends() {
+    conformance(|client| async move {
+        let tokenize = |generation_prompt: bool| {
+            client
+                .tokenizer
+                .tokenize()
+                .model(model())
+                .messages(hi())
+                .add_generation_prompt(generation_prompt)
+                .return_token_strs(true)
+                .send()
+        };
+        let with = tokenize(true).await.unwrap();
+        let without = tokenize(false).await.unwrap();
+        let count = with.count.expect("vLLM reports count");
+        assert_eq!(count as usize, with.tokens.len());
+        assert_eq!(
+            with.token_strs.as_ref().map(Vec::len),
+            Some(with.tokens.len())
+        );
+        // The generation prompt is appended: the rest is the same tokens.
+        assert!(
+            without.tokens.len() < with.tokens.len() && with.tokens.starts_with(&without.tokens),
+            "{without:?} is a strict prefix of {with:?}"
+        );
+        let rendered = client
+            .tokenizer
+            .detokenize()
+            .model(model())
+            .tokens(with.tokens.iter().copied())
+            .send()
+            .await
+            .unwrap();
+        let rendered = rendered.text();
+        assert!(
+            rendered.starts_with("<|im_start|>user") && rendered.contains("hi<|im_end|>"),
+            "the chat template rendered: {rendered:?}"
+        );
+        assert!(
+            rendered.ends_with("<|im_start|>assistant\n<think>\n"),
+            "with the generation prompt (thinking on by default): {rendered:?}"
+        );
+
+        // A chat request with the same messages (thinking on: the same template) has exactly
+        // that many prompt tokens.
+        let answer = client
+            .chat
+            .completions()
+            .create()
+            .model(model())
+            .messages(hi())
+            .temperature(0.0)
+            .max_tokens(1)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(usage_of(&answer).prompt_tokens, count);
+    })
+    .await;
+}
+
+/// The requests the chat server is running or holding, from its Prometheus metrics.
+async fn requests_in_flight(client: &VllmClient) -> f64 {
+    let metrics = client.server.metrics().send().await.unwrap();
+    metrics
+        .lines()
+        .filter(|line| {
+            line.starts_with("vllm:num_requests_running")
+                || line.starts_with("vllm:num_requests_waiting{")
+        })
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[tokio::test]
+async fn max_tokens_for_is_the_room_left_and_a_clamped_request_is_accepted() {
+    conformance(|client| async move {
+        let tokens = client
+            .tokenizer
+            .tokenize()
+            .model(model())
+            .messages(hi())
+            .add_generation_prompt(true)
+            .send()
+            .await
+            .unwrap();
+        let models = client.models.list().send().await.unwrap();
+        let context = models.get(&model()).unwrap().max_model_len.unwrap();
+        let prompt = tokens.count.unwrap();
+        let room = client.max_tokens_for(&model(), hi()).await.unwrap();
+        assert_eq!(room, context - prompt);
+        assert_eq!(
+            client.clamp_max_tokens(&model(), hi(), 16).await.unwrap(),
+            16
+        );
+        let clamped = client
+            .clamp_max_tokens(&model(), hi(), 100_000)
+            .await
+            .unwrap();
+        assert_eq!(clamped, room);
+
+        // `max_tokens: 100_000` is a 400 (see `max_tokens_beyond_the_context_is_a_typed_400`);
+        // the clamped value is accepted. It may generate up to the end of the context (minutes
+        // on this server), so the stream is dropped after its first event, which makes vLLM
+        // abort the request.
+        let mut stream = client
+            .chat
+            .completions()
+            .create()
+            .model(model())
+            .messages(hi())
+            .temperature(0.0)
+            .max_tokens(clamped)
+            .send_stream()
+            .await
+            .unwrap_or_else(|e| panic!("max_tokens {clamped} was refused: {e} ({e:?})"));
+        match stream.next().await {
+            Some(StreamEvent::Reasoning(_) | StreamEvent::Content(_)) => {}
+            other => panic!("generation started: {other:?}"),
+        }
+        drop(stream);
+        // The next test must find the server idle.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while requests_in_flight(&client).await > 0.0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "vLLM still runs the dropped request after 30 s"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+}
+
+// --------------------------------------------------------------------------------- server
+
+#[tokio::test]
+async fn server_health_version_and_metrics() {
+    conformance(|client| async move {
+        let health = client.server.health().await.unwrap();
+        assert!(health.healthy, "{health:?}");
+        assert_eq!(health.status, 200);
+
+        let version = client.server.version().send().await.unwrap().version;
+        assert!(!version.trim().is_empty());
+        assert!(
+            version.starts_with(|c: char| c.is_ascii_digit()),
+            "a version number: {version:?}"
+        );
+        // Chat responses carry it in their fingerprint.
+        let answer = chat(&client, "hi", 1).send().await.unwrap();
+        let fingerprint = answer.completion().system_fingerprint.clone();
+        assert!(
+            fingerprint
+                .as_deref()
+                .is_some_and(|f| f.starts_with(&format!("vllm-{version}-"))),
+            "{fingerprint:?} names version {version}"
+        );
+
+        let metrics = client.server.metrics().send().await.unwrap();
+        assert!(
+            metrics.contains("# TYPE vllm:num_requests_running gauge"),
+            "Prometheus text with vLLM's gauges"
+        );
+    })
+    .await;
+}
+
+// ----------------------------------------------------------------------------- embeddings
+
+#[tokio::test]
+async fn embeddings_are_not_served_by_the_chat_instance() {
+    conformance(|client| async move {
+        let e = client
+            .embeddings
+            .create()
+            .model(model())
+            .input("hello world")
+            .send()
+            .await
+            .unwrap_err();
+        // The route is not mounted on a generate runner: FastAPI's `{"detail": "Not Found"}`.
+        assert!(e.is_status(), "{e:?}");
+        assert_eq!(e.status_code(), Some(404));
+        assert_eq!(e.to_string(), "Not Found");
+        assert!(e.server_error().is_some(), "{e:?}");
+    })
+    .await;
+}
+
+/// Length (Euclidean norm) of a vector.
+fn norm(v: &[f32]) -> f64 {
+    v.iter()
+        .map(|&x| f64::from(x) * f64::from(x))
+        .sum::<f64>()
+        .sqrt()
+}
+
+/// Embeddings of `input` from the embed instance, in `format`.
+async fn embed(
+    client: &VllmClient,
+    input: vllm_client::Value,
+    format: &str,
+) -> vllm_client::Embeddings {
+    client
+        .embeddings
+        .create()
+        .model(embed_model())
+        .input(input)
+        .encoding_format(format)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("embeddings ({format}): {e} ({e:?})"))
+}
+
+/// The dimension of SmolLM2-135M's hidden state, which the embed instance pools.
+const EMBED_DIMENSIONS: usize = 576;
+
+#[tokio::test]
+async fn embeddings_float_and_base64_are_the_same_vectors() {
+    on(Instance::Embed, |client| async move {
+        let inputs = json!(["hello world", "goodbye"]);
+        let float = embed(&client, inputs.clone(), "float").await;
+        let base64 = embed(&client, inputs, "base64").await;
+        // The wire shapes really differ: numbers, and base64 text.
+        assert!(float.response().data[0].embedding.as_floats().is_some());
+        assert!(base64.response().data[0].embedding.as_base64().is_some());
+        for embeddings in [&float, &base64] {
+            assert_eq!(embeddings.model, embed_model());
+            assert_eq!(embeddings.vectors.len(), 2, "one vector per input");
+            for vector in &embeddings.vectors {
+                assert_eq!(vector.len(), EMBED_DIMENSIONS);
+                // vLLM normalizes embeddings by default.
+                assert!((norm(vector) - 1.0).abs() < 1e-3, "{}", norm(vector));
+            }
+        }
+        for (i, (a, b)) in float.vectors.iter().zip(&base64.vectors).enumerate() {
+            let worst = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                worst <= 1e-6,
+                "vector {i}: float and base64 differ by {worst}"
+            );
+        }
+        assert_eq!(float.usage, base64.usage);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn embeddings_come_in_input_order_with_usage() {
+    on(Instance::Embed, |client| async move {
+        let texts = ["hello world", "goodbye"];
+        let both = embed(&client, json!(texts), "float").await;
+        assert_eq!(both.vectors.len(), 2);
+        let indexes: Vec<u32> = both.response().data.iter().map(|d| d.index).collect();
+        assert_eq!(indexes, [0, 1]);
+        assert_ne!(both.vectors[0], both.vectors[1], "different texts");
+        // Each vector is the one its text gets on its own.
+        let mut prompt_tokens = 0;
+        for (i, text) in texts.iter().enumerate() {
+            let alone = embed(&client, json!(text), "float").await;
+            assert_eq!(alone.vectors.len(), 1);
+            let worst = alone.vectors[0]
+                .iter()
+                .zip(&both.vectors[i])
+                .map(|(x, y)| (x - y).abs())
+                .fold(0.0f32, f32::max);
+            assert!(worst <= 1e-5, "input {i} ({text:?}) differs by {worst}");
+            prompt_tokens += client
+                .tokenizer
+                .tokenize()
+                .model(embed_model())
+                .prompt(*text)
+                .send()
+                .await
+                .unwrap()
+                .count
+                .unwrap();
+        }
+        let usage = both.usage.clone().expect("usage");
+        assert!(usage.prompt_tokens > 0, "{usage:?}");
+        // The inputs' tokens, counted as `/tokenize` counts them; nothing is generated.
+        assert_eq!(usage.prompt_tokens, prompt_tokens, "{usage:?}");
+        assert_eq!(usage.completion_tokens, 0);
+        assert_eq!(usage.total_tokens, usage.prompt_tokens);
     })
     .await;
 }

@@ -138,33 +138,6 @@ fn expected(sse: &[u8]) -> Seen {
     seen
 }
 
-const CAPTURES: &[&str] = &[
-    "vllm-0.32-cpu/think/stream.sse",
-    "vllm-0.32-cpu/think/tools_stream.sse",
-    "vllm-0.32-cpu/think/extra_stream_no_usage.sse",
-    "vllm-0.32-cpu/nothink/stream.sse",
-    "vllm-0.32-cpu/nothink/tools_stream.sse",
-    "llama-server/stream.sse",
-    "llama-server/tools_stream.sse",
-];
-
-#[tokio::test]
-async fn every_capture_replays_exactly_whole_and_in_1_byte_pieces() {
-    bounded(async {
-        for rel in CAPTURES {
-            let sse = fixture(rel);
-            let want = expected(&sse);
-            assert!(want.done, "{rel}");
-            for piece in [0, 1, 7, 1460] {
-                let server = Server::always(Reply::sse(&sse, piece, false)).await;
-                let got = consume(&VllmClient::new(&server.base_url)).await;
-                assert_eq!(got, want, "{rel} in pieces of {piece}");
-            }
-        }
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn crlf_line_ends_give_the_same_events() {
     bounded(async {
