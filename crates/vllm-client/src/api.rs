@@ -151,7 +151,7 @@ endpoint!(
 );
 endpoint!(
     /// `POST /classify`: class probabilities.
-    Classify => ClassifyResponse, Route::Root("/classify"), "the classify response", get: false, required: ["model", "input"]
+    Classify => ClassifyResponse, Route::Root("/classify"), "the classify response", get: false, required: ["model"]
 );
 endpoint!(
     /// `POST /score`: similarity scores of text pairs.
@@ -228,7 +228,7 @@ impl Endpoint for UnloadLora {
 
 fn text(what: &str, body: &[u8]) -> Result<String, VllmError> {
     String::from_utf8(body.to_vec())
-        .map_err(|e| VllmError::builder_from(format!("{what} is not UTF-8"), e))
+        .map_err(|e| VllmError::decode_other(what, &String::from_utf8_lossy(body), e.utf8_error()))
 }
 
 impl ApiRequest<Tokenize> {
@@ -431,14 +431,16 @@ fn decode_vector(vector: &EmbeddingVector) -> Result<Vec<f32>, VllmError> {
         EmbeddingVector::Base64(text) => {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text)
-                .map_err(|e| {
-                    VllmError::builder_from("an embedding in base64 could not be decoded", e)
-                })?;
+                .map_err(|e| VllmError::decode_other("an embedding in base64", text, e))?;
             if bytes.len() % 4 != 0 {
-                return Err(VllmError::stream(format!(
-                    "an embedding in base64 holds {} bytes, not a whole number of f32s",
-                    bytes.len()
-                )));
+                return Err(VllmError::decode_other(
+                    "an embedding in base64",
+                    text,
+                    std::io::Error::other(format!(
+                        "it holds {} bytes, not a whole number of f32s",
+                        bytes.len()
+                    )),
+                ));
             }
             Ok(bytes
                 .chunks_exact(4)
@@ -546,12 +548,13 @@ group!(
 );
 
 impl Server {
-    /// `GET /health`: healthy on 200, not on 503 (or any other status). A connection or
-    /// timeout failure is an error.
+    /// `GET /health`: healthy on 200, not on 503 (or any other status). It is asked once,
+    /// without retries, so a 503 is reported rather than waited out. A connection or timeout
+    /// failure is an error.
     pub async fn health(&self) -> Result<Health, VllmError> {
-        let (status, _) = RequestCore::new(self.inner.clone())
-            .get_status(Route::Root("/health"))
-            .await?;
+        let mut core = RequestCore::new(self.inner.clone());
+        core.max_retries(0);
+        let (status, _) = core.get_status(Route::Root("/health")).await?;
         Ok(Health {
             healthy: status == 200,
             status,
@@ -559,32 +562,61 @@ impl Server {
     }
 }
 
-/// Bytes of a file to upload.
-pub(crate) fn multipart(
-    fields: &[(&str, &str)],
-    file: (&str, &str, &Bytes),
-    boundary: &str,
-) -> Bytes {
-    let mut out = Vec::with_capacity(file.2.len() + 512);
+/// Escapes a form field's name or a file name for a `Content-Disposition` header.
+fn disposition_value(value: &str) -> String {
+    value
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace(['\r', '\n'], " ")
+}
+
+/// A boundary that occurs in none of `parts`.
+fn boundary(parts: &[&[u8]]) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let state = std::collections::hash_map::RandomState::new();
+    for attempt in 0u64.. {
+        let mut hasher = state.build_hasher();
+        hasher.write_u64(attempt);
+        let candidate = format!("vllm-rs-{:016x}{:08x}", hasher.finish(), attempt);
+        let finder = memchr::memmem::Finder::new(candidate.as_bytes());
+        if parts.iter().all(|p| finder.find(p).is_none()) {
+            return candidate;
+        }
+    }
+    unreachable!("a u64 counter does not run out")
+}
+
+/// A `multipart/form-data` body with text `fields` and one `file` (field name, file name,
+/// bytes); returns the content type (with its boundary) and the body.
+pub(crate) fn multipart(fields: &[(&str, &str)], file: (&str, &str, &Bytes)) -> (String, Bytes) {
+    let (field, filename, data) = file;
+    let mut parts: Vec<&[u8]> = fields.iter().map(|(_, v)| v.as_bytes()).collect();
+    parts.push(data);
+    let boundary = boundary(&parts);
+    let mut out = Vec::with_capacity(data.len() + 512);
     for (name, value) in fields {
         out.extend_from_slice(
             format!(
-                "--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n"
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"\r\n\r\n{value}\r\n",
+                disposition_value(name)
             )
             .as_bytes(),
         );
     }
-    let (field, filename, data) = file;
     out.extend_from_slice(
         format!(
-            "--{boundary}\r\nContent-Disposition: form-data; name=\"{field}\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
-            filename.replace(['"', '\r', '\n'], "_")
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"; filename=\"{}\"\r\nContent-Type: application/octet-stream\r\n\r\n",
+            disposition_value(field),
+            disposition_value(filename)
         )
         .as_bytes(),
     );
     out.extend_from_slice(data);
     out.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    Bytes::from(out)
+    (
+        format!("multipart/form-data; boundary={boundary}"),
+        Bytes::from(out),
+    )
 }
 
 /// Audio: `client.audio.transcriptions().file(..).model(..).send()`.
@@ -678,7 +710,6 @@ impl TranscriptionBuilder {
                 "`model` is required; set it with `.model(…)`",
             ));
         }
-        let boundary = format!("vllm-rs-{:016x}", data.len() as u64 ^ 0x9e37_79b9_7f4a_7c15);
         let mut fields: Vec<(&str, &str)> = self
             .fields
             .iter()
@@ -686,9 +717,23 @@ impl TranscriptionBuilder {
             .collect();
         if stream {
             fields.push(("stream", "true"));
+            // Like chat streams, ask for usage unless the caller said otherwise.
+            if !self.fields.iter().any(|(k, _)| k == "stream_include_usage") {
+                fields.push(("stream_include_usage", "true"));
+            }
         }
-        let body = multipart(&fields, ("file", filename, data), &boundary);
-        Ok((format!("multipart/form-data; boundary={boundary}"), body))
+        Ok(multipart(&fields, ("file", filename, data)))
+    }
+
+    /// The answer's format: `json` (the default), `text`, `srt`, `vtt`, `verbose_json`.
+    pub fn response_format(self, format: impl Into<String>) -> Self {
+        self.field("response_format", format.into())
+    }
+
+    /// This request's number of retries, instead of the client's.
+    pub fn max_retries(mut self, retries: u32) -> Self {
+        self.core.max_retries(retries);
+        self
     }
 
     /// Sends the request and returns the transcription.
@@ -739,6 +784,40 @@ impl TranscriptionBuilder {
 pub struct Transcription {
     /// The recognised text.
     pub text: String,
-    /// The response as JSON (usage, segments, … as the server sent them).
+    /// The response as JSON (usage, segments, … as the server sent them), or as a JSON
+    /// string for the `text`, `srt` and `vtt` formats.
     pub raw: Value,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_multipart_boundary_is_in_no_part_and_names_are_escaped() {
+        // A file that contains a boundary-looking line cannot end the part early.
+        let data = Bytes::from_static(b"\r\n--vllm-rs-0000000000000000000000--\r\nrest");
+        let (content_type, body) = multipart(&[("model", "m")], ("file", "a\"b\r\n.wav", &data));
+        let boundary = content_type
+            .strip_prefix("multipart/form-data; boundary=")
+            .unwrap();
+        let finder = memchr::memmem::Finder::new(boundary.as_bytes());
+        assert!(finder.find(&data).is_none());
+        assert_eq!(
+            finder.find_iter(&body).count(),
+            3,
+            "two openings and the close"
+        );
+        let text = String::from_utf8_lossy(&body);
+        assert!(text.contains(r#"filename="a\"b  .wav""#), "{text}");
+    }
+
+    #[test]
+    fn broken_base64_embeddings_are_decode_errors() {
+        for text in ["AAA", "@@@@", "AAAAAAA="] {
+            let err = decode_vector(&EmbeddingVector::Base64(text.into())).unwrap_err();
+            assert!(err.is_decode(), "{text}: {err:?}");
+            assert!(!err.is_stream() && !err.is_builder());
+        }
+    }
 }

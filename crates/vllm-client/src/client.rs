@@ -164,7 +164,9 @@ impl VllmClient {
     /// `max_tokens` beyond the context (older vLLM releases, other OpenAI-compatible
     /// servers) answer that with a 400; vLLM 0.32 accepts it and stops at the end of the
     /// context, and refuses only a `max_tokens` above the context length. Either way, this is
-    /// the exact room left.
+    /// the exact room left — for these messages alone: a request that also sends tools or
+    /// chat template options has a longer prompt; count it with `client.tokenizer.tokenize()`
+    /// and the same options.
     pub async fn max_tokens_for(
         &self,
         model: &str,

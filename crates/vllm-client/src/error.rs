@@ -113,6 +113,19 @@ impl VllmError {
         .with_source(source)
     }
 
+    /// `data` (what it is: `what`) could not be decoded, because of `source`.
+    pub(crate) fn decode_other(
+        what: impl Into<String>,
+        data: &str,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> Self {
+        Self::new(Kind::Decode {
+            what: what.into(),
+            snippet: snippet(data),
+        })
+        .with_source(source)
+    }
+
     /// A stream failed: `what` happened.
     pub(crate) fn stream(what: impl Into<String>) -> Self {
         Self::new(Kind::Stream(what.into()))

@@ -104,7 +104,8 @@ impl Behavior {
     }
 
     /// Answer with `text` as the content, instead of the echo (`max_tokens` and `stop` still
-    /// apply to it). For `/v1/completions`, `text` is the completion.
+    /// apply to it). For `/v1/completions`, `text` is the completion; for
+    /// `/v1/audio/transcriptions`, the transcript.
     pub fn reply(text: impl Into<String>) -> Self {
         Self::new().content(text)
     }

@@ -11,12 +11,12 @@ use crate::json::Maybe;
 use crate::reply::Reply;
 use crate::server::{Shared, now};
 use crate::template::{
-    apply_stop, fill_schema, last_user_text, owned_pieces, render, tool_result_answer,
+    apply_stop, chat_prompt, fill_schema, last_user_text, owned_pieces, tool_result_answer,
 };
 use crate::tokenizer;
 use crate::validate::{
-    Kind, SAMPLING_FIELDS, check_at_least_one, check_context, check_types, parse_object, require,
-    typed,
+    Kind, SAMPLING_FIELDS, check_at_least_one, check_context, check_prompt_flags, check_types,
+    parse_object, require, typed,
 };
 use crate::wire::{
     ChatChoiceOut, ChatCompletionOut, ChunkChoiceOut, ChunkOut, CompletionDetailsOut, DeltaOut,
@@ -40,6 +40,7 @@ const CHAT_FIELDS: &[(&str, Kind)] = &[
     ("logprobs", Kind::Bool),
     ("include_reasoning", Kind::Bool),
     ("add_generation_prompt", Kind::Bool),
+    ("continue_final_message", Kind::Bool),
 ];
 
 /// Answers a chat completion request. `behavior`: the queued behavior, replaced by the
@@ -75,6 +76,7 @@ fn chat(shared: &Shared, body: &[u8], behavior: &mut Option<Behavior>) -> Result
             "thinking_token_budget",
         ],
     )?;
+    check_prompt_flags(&body)?;
     let request: ChatCompletionRequest = typed(body)?;
     let streamed = request.stream == Some(true);
     if request.stream_options.is_some() && !streamed {
@@ -86,10 +88,11 @@ fn chat(shared: &Shared, body: &[u8], behavior: &mut Option<Behavior>) -> Result
     let tools = request.tools.as_deref().unwrap_or_default();
     check_tool_choice(&request)?;
 
-    let prompt = render(
+    let prompt = chat_prompt(
         &request.messages,
         tools,
-        request.add_generation_prompt.unwrap_or(true),
+        request.add_generation_prompt,
+        request.continue_final_message,
     );
     shared.learn(&prompt);
     let prompt_tokens = tokenizer::count(&prompt);
@@ -112,9 +115,20 @@ fn chat(shared: &Shared, body: &[u8], behavior: &mut Option<Behavior>) -> Result
     };
     let n = request.n.unwrap_or(1);
     let outputs: Vec<Output> = (0..n).map(|_| generate(&plan, &settings, shared)).collect();
-    for output in &outputs {
+    let base = shared.base_of(&model);
+    for (i, output) in outputs.iter().enumerate() {
         shared.learn(&output.reasoning.concat());
         shared.learn(&output.content.iter().flatten().cloned().collect::<String>());
+        // The engine finishes on a stop (tool calls included) or on the length limit.
+        let reason = if output.natural_finish == "length" {
+            "length"
+        } else {
+            "stop"
+        };
+        let prompt = if i == 0 { prompt_tokens } else { 0 };
+        shared
+            .metrics
+            .finished(&base, reason, prompt, output.completion_tokens);
     }
     let answer = Answer {
         id: shared.id("chatcmpl-"),

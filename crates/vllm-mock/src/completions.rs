@@ -124,6 +124,18 @@ fn completion(
     }
     let prompt_tokens: u32 = prompts.iter().map(|p| p.tokens).sum();
     let completion_tokens: u32 = outputs.iter().map(|o| o.completion_tokens).sum();
+    let base = shared.base_of(&model);
+    for (i, output) in outputs.iter().enumerate() {
+        let reason = if output.natural_length {
+            "length"
+        } else {
+            "stop"
+        };
+        let prompt = if i == 0 { prompt_tokens } else { 0 };
+        shared
+            .metrics
+            .finished(&base, reason, prompt, output.completion_tokens);
+    }
     let usage = |details: bool| UsageOut {
         prompt_tokens,
         total_tokens: prompt_tokens + completion_tokens,

@@ -69,10 +69,35 @@
 //! - **Embeddings** (`POST /v1/embeddings`): a unit vector per input, seeded by a hash of
 //!   the input, [`DEFAULT_EMBEDDING_DIMENSIONS`] long (see
 //!   [`MockServerBuilder::embedding_dimensions`]); `encoding_format: "base64"` gives base64
-//!   of the little-endian `f32`s.
-//! - **Others**: `GET /v1/models` (with `root`, `parent: null`, `max_model_len`),
-//!   `POST /tokenize` (prompt or messages through a ChatML template), `POST /detokenize`
-//!   (ids the server has seen, and one-byte ids), `GET /health`, `GET /version`.
+//!   of the little-endian `f32`s. `truncate_prompt_tokens` keeps the last tokens of each input.
+//! - **Pooling** (`POST /pooling`): per input, one vector per token (`task` unset or
+//!   `token_embed`: each token's vector, in nested arrays), the embedding (`embed`), the class
+//!   probabilities (`classify`) or theirs per token (`token_classify`); numbers or base64.
+//! - **Classify** (`POST /classify`): per input, probabilities over the labels `negative` and
+//!   `positive` (a softmax of logits drawn from a hash of the input), the likeliest `label`,
+//!   `num_classes: 2`.
+//! - **Score** (`POST /score`): the cosine of the embeddings of `text_1` and each `text_2`
+//!   (one to many), or of each pair (as many on both sides); 1 for the same text.
+//! - **Rerank** (`POST /rerank`, `/v1/rerank`, `/v2/rerank`): the documents by that
+//!   similarity to the query, best first, the best `top_n`; `document.text` for a string,
+//!   `document.multi_modal` for `{"content": [parts]}` (scored by the text of its parts).
+//! - **LoRA adapters** (`POST /v1/load_lora_adapter`, `/v1/unload_lora_adapter`): vLLM's
+//!   plain-text answers; a loaded adapter is a model (listed by `/v1/models` with
+//!   `parent` = the first base model and `root` = its path, and servable as `model`); `400`
+//!   for a name loaded already, `404` for unloading one that is not.
+//! - **Transcriptions** (`POST /v1/audio/transcriptions`, `multipart/form-data` with `file`
+//!   and optionally `model`): `{"text": "Transcript of {filename} ({bytes} bytes).", "usage":
+//!   {"type": "duration", "seconds": …}}` (the seconds of 16 kHz 16-bit mono audio); with
+//!   `stream=true`, a `transcription.chunk` per token, the finish on the last, a usage chunk
+//!   with `stream_include_usage`, then `data: [DONE]`. [`Behavior::reply`] sets the text.
+//! - **Metrics** (`GET /metrics`): Prometheus text with `vllm:request_success_total` (by
+//!   finish reason), `vllm:prompt_tokens_total`, `vllm:generation_tokens_total`,
+//!   `vllm:num_requests_running` / `_waiting` per base model, and `http_requests_total` by
+//!   route, method and status class, counted as requests are answered.
+//! - **Others**: `GET /v1/models` (with `root`, `parent`, `max_model_len`), `POST /tokenize`
+//!   (a prompt, or messages rendered exactly as the chat endpoint renders them, so `count` is
+//!   the chat answer's `prompt_tokens`), `POST /detokenize` (ids the server has seen, and
+//!   one-byte ids), `GET /health`, `GET /version`.
 //!
 //! # Validation
 //!
@@ -84,20 +109,26 @@
 //! # Scripting
 //!
 //! A [`Behavior`] says what to answer and how to deliver it. Give one to
-//! [`MockServer::enqueue`] for the next request, or to [`MockServer::on_model`] for every
-//! request to a model. See [`Behavior`] for the knobs: fixed replies, reasoning, tool calls
-//! (in vLLM's and Hermes' stream shapes), any error body with `Retry-After`, delays, write
-//! sizes, streams cut off or failing mid-way.
+//! [`MockServer::enqueue`] for the next request (limited to one route with
+//! [`Behavior::for_path`], e.g. `/health`, `/v1/models` or `/version`), or to
+//! [`MockServer::on_model`] for every request to a model. See [`Behavior`] for the knobs:
+//! fixed replies, reasoning, tool calls (in vLLM's and Hermes' stream shapes), any error body
+//! with `Retry-After`, delays, write sizes, streams cut off or failing mid-way.
 //!
 //! # The binary
 //!
 //! `vllm-mock --port 8000` serves the echo model until Ctrl-C (`--help` for the options).
 #![deny(missing_docs)]
 
+mod audio;
 mod behavior;
 mod chat;
 mod completions;
 mod json;
+mod lora;
+mod metrics;
+mod multipart;
+mod pooling;
 mod record;
 mod reply;
 mod routes;

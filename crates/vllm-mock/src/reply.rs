@@ -34,6 +34,8 @@ pub(crate) enum Payload {
     Full(&'static str, Bytes),
     /// A complete body of a content type the user chose.
     Custom(String, Bytes),
+    /// A complete body sent without a content type (as vLLM's plain `Response`s are).
+    Untyped(Bytes),
     /// Server-sent events, each complete (`data: …\n\n`), sent with chunked encoding.
     Events(Vec<Bytes>),
 }
@@ -55,6 +57,24 @@ impl Reply {
     /// `200` with a JSON body.
     pub(crate) fn ok(body: &impl Serialize) -> Reply {
         Reply::json(200, body)
+    }
+
+    /// `200` with a body of `content_type`.
+    pub(crate) fn text(content_type: &'static str, body: String) -> Reply {
+        Reply {
+            status: 200,
+            headers: Vec::new(),
+            payload: Payload::Full(content_type, Bytes::from(body)),
+        }
+    }
+
+    /// `200` with a body and no content type (vLLM's `Response(content=…)`).
+    pub(crate) fn untyped(body: String) -> Reply {
+        Reply {
+            status: 200,
+            headers: Vec::new(),
+            payload: Payload::Untyped(Bytes::from(body)),
+        }
     }
 
     /// `200` with no body.
@@ -157,6 +177,7 @@ impl ReplyBody {
             Payload::Empty => (None, Vec::new(), true),
             Payload::Full(ct, bytes) => (Some(ct.to_owned()), vec![bytes], true),
             Payload::Custom(ct, bytes) => (Some(ct), vec![bytes], true),
+            Payload::Untyped(bytes) => (None, vec![bytes], true),
             Payload::Events(events) => (
                 Some("text/event-stream; charset=utf-8".to_owned()),
                 stream_events(events, b),

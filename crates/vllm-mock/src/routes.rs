@@ -1,24 +1,24 @@
 //! Routing, and the endpoints that generate nothing: models, embeddings, tokenizer, health,
-//! version.
+//! version, metrics.
 
 use serde_json::Value;
 use vllm_types::{
-    DetokenizeRequest, EmbeddingRequest, EncodingFormat, Prompt, TokenizeChatRequest,
-    TokenizePromptRequest,
+    DetokenizeRequest, EmbeddingRequest, EncodingFormat, TokenizeChatRequest, TokenizePromptRequest,
 };
 
 use crate::behavior::Behavior;
 use crate::json::{Maybe, base64, splitmix64};
+use crate::pooling::{Input, inputs};
 use crate::reply::Reply;
 use crate::server::{Shared, VLLM_VERSION, now};
-use crate::template::render;
+use crate::template::chat_prompt;
 use crate::tokenizer;
-use crate::validate::{Kind, check_context, check_types, parse_object, require, typed};
+use crate::validate::{Kind, check_prompt_flags, check_types, parse_object, require, typed};
 use crate::wire::{
     DetokenizeOut, EmbeddingListOut, EmbeddingOut, ModelListOut, ModelOut, PermissionOut,
     TokenizeOut, UsageOut, VectorOut, VersionOut,
 };
-use crate::{chat, completions};
+use crate::{audio, chat, completions, lora, metrics, pooling};
 
 /// The routes: path, method.
 const ROUTES: &[(&str, &str)] = &[
@@ -28,18 +28,47 @@ const ROUTES: &[(&str, &str)] = &[
     ("/v1/embeddings", "POST"),
     ("/tokenize", "POST"),
     ("/detokenize", "POST"),
+    ("/pooling", "POST"),
+    ("/classify", "POST"),
+    ("/score", "POST"),
+    ("/rerank", "POST"),
+    ("/v1/rerank", "POST"),
+    ("/v2/rerank", "POST"),
+    ("/v1/load_lora_adapter", "POST"),
+    ("/v1/unload_lora_adapter", "POST"),
+    (audio::PATH, "POST"),
     ("/health", "GET"),
     ("/version", "GET"),
+    ("/metrics", "GET"),
 ];
 
+/// A request, as routing sees it.
+#[derive(Debug)]
+pub(crate) struct Incoming<'a> {
+    pub(crate) method: &'a str,
+    pub(crate) path: &'a str,
+    pub(crate) authorization: Option<&'a str>,
+    pub(crate) content_type: Option<&'a str>,
+    pub(crate) body: &'a [u8],
+}
+
+/// The handler a request to `path` is counted under in `/metrics`: its route, or `none`.
+pub(crate) fn handler(path: &str) -> &str {
+    ROUTES
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map_or("none", |(p, _)| p)
+}
+
 /// The reply to a request, and the behavior that delivers it (queued, or the model's).
-pub(crate) fn route(
-    shared: &Shared,
-    method: &str,
-    path: &str,
-    authorization: Option<&str>,
-    body: &[u8],
-) -> (Reply, Option<Behavior>) {
+pub(crate) fn route(shared: &Shared, request: &Incoming<'_>) -> (Reply, Option<Behavior>) {
+    let Incoming {
+        method,
+        path,
+        authorization,
+        content_type,
+        body,
+    } = *request;
     if let Some(key) = &shared.config.api_key {
         let expected = format!("Bearer {key}");
         if path.starts_with("/v1") && authorization != Some(expected.as_str()) {
@@ -66,7 +95,20 @@ pub(crate) fn route(
         "/v1/embeddings" => answer(embeddings(shared, body, &mut behavior)),
         "/tokenize" => answer(tokenize(shared, body)),
         "/detokenize" => answer(detokenize(shared, body)),
+        "/pooling" => answer(pooling::pool(shared, body, &mut behavior)),
+        "/classify" => answer(pooling::classify(shared, body, &mut behavior)),
+        "/score" => answer(pooling::score(shared, body, &mut behavior)),
+        "/rerank" | "/v1/rerank" | "/v2/rerank" => {
+            answer(pooling::rerank(shared, path, body, &mut behavior))
+        }
+        "/v1/load_lora_adapter" => answer(lora::load(shared, body)),
+        "/v1/unload_lora_adapter" => answer(lora::unload(shared, body)),
+        audio::PATH => answer(audio::transcribe(shared, content_type, body, &mut behavior)),
         "/health" => Reply::empty(),
+        "/metrics" => Reply::text(
+            metrics::CONTENT_TYPE,
+            shared.metrics.render(&shared.base_models()),
+        ),
         _ => Reply::ok(&VersionOut {
             version: VLLM_VERSION,
         }),
@@ -80,34 +122,42 @@ fn answer(result: Result<Reply, Reply>) -> Reply {
     }
 }
 
-/// `GET /v1/models`.
+/// `GET /v1/models`: the base models, then the LoRA adapters (with their path as `root`,
+/// their base model as `parent`, and no `max_model_len`, as vLLM lists them).
 fn models(shared: &Shared) -> Reply {
-    let models = shared.models();
+    let models = shared.base_models();
+    let adapters = shared.adapters();
+    let card = |id, root, parent, max_model_len| ModelOut {
+        id,
+        object: "model",
+        created: shared.started,
+        owned_by: "vllm",
+        root,
+        parent,
+        max_model_len,
+        permission: vec![PermissionOut {
+            id: shared.id("modelperm-"),
+            object: "model_permission",
+            created: shared.started,
+            allow_create_engine: false,
+            allow_sampling: true,
+            allow_logprobs: true,
+            allow_search_indices: false,
+            allow_view: true,
+            allow_fine_tuning: false,
+            organization: "*",
+            group: (),
+            is_blocking: false,
+        }],
+    };
     let data = models
         .iter()
-        .map(|id| ModelOut {
-            id,
-            object: "model",
-            created: shared.started,
-            owned_by: "vllm",
-            root: id,
-            parent: (),
-            max_model_len: shared.config.max_model_len,
-            permission: vec![PermissionOut {
-                id: shared.id("modelperm-"),
-                object: "model_permission",
-                created: shared.started,
-                allow_create_engine: false,
-                allow_sampling: true,
-                allow_logprobs: true,
-                allow_search_indices: false,
-                allow_view: true,
-                allow_fine_tuning: false,
-                organization: "*",
-                group: (),
-                is_blocking: false,
-            }],
-        })
+        .map(|id| card(id, id, None, Some(shared.config.max_model_len)))
+        .chain(
+            adapters
+                .iter()
+                .map(|a| card(&a.name, &a.path, Some(a.parent.as_str()), None)),
+        )
         .collect();
     Reply::ok(&ModelListOut {
         object: "list",
@@ -137,6 +187,7 @@ fn embeddings(
             ("messages", Kind::List),
             ("encoding_format", Kind::Str),
             ("dimensions", Kind::Int),
+            ("truncate_prompt_tokens", Kind::Int),
         ],
     )?;
     let model = named_model(shared, &body)?;
@@ -162,39 +213,20 @@ fn embeddings(
             ));
         }
     };
-    // Each input: the text its vector is seeded from, and its token count.
-    let inputs: Vec<(String, u32)> = match (&request.messages, &request.input) {
-        (Some(messages), _) => {
-            let prompt = render(
-                messages,
-                &[],
-                request.add_generation_prompt.unwrap_or(false),
-            );
-            vec![(prompt.clone(), tokenizer::count(&prompt))]
-        }
-        (None, Some(Prompt::Text(s))) => vec![(s.clone(), tokenizer::count(s))],
-        (None, Some(Prompt::Texts(v))) => {
-            v.iter().map(|s| (s.clone(), tokenizer::count(s))).collect()
-        }
-        (None, Some(Prompt::Tokens(ids))) => vec![(format!("{ids:?}"), ids.len() as u32)],
-        (None, Some(Prompt::TokenBatches(batches))) => batches
-            .iter()
-            .map(|ids| (format!("{ids:?}"), ids.len() as u32))
-            .collect(),
-        (None, None) => Vec::new(),
-    };
-    if inputs.is_empty() {
-        return Err(Reply::bad_request(Some("input"), "Input cannot be empty."));
-    }
-    for (_, tokens) in &inputs {
-        check_context(shared.config.max_model_len, *tokens, None)?;
-    }
+    let inputs = inputs(
+        shared,
+        request.input.as_ref(),
+        request.messages.as_deref(),
+        request.add_generation_prompt.unwrap_or(false),
+        request.truncate_prompt_tokens,
+        "embedding generation",
+    )?;
     let base64_wanted = request.encoding_format == Some(EncodingFormat::Base64);
     let data = inputs
         .iter()
         .enumerate()
-        .map(|(index, (text, _))| {
-            let vector = unit_vector(text, dimensions);
+        .map(|(index, input)| {
+            let vector = unit_vector(&input.seed(), dimensions);
             let embedding = if base64_wanted {
                 let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
                 VectorOut::Base64(base64(&bytes))
@@ -208,7 +240,10 @@ fn embeddings(
             }
         })
         .collect();
-    let prompt_tokens = inputs.iter().map(|(_, t)| t).sum();
+    let prompt_tokens = inputs.iter().map(Input::count).sum();
+    shared
+        .metrics
+        .finished(&shared.base_of(&model), "stop", prompt_tokens, 0);
     let id = shared.id("embd-");
     Ok(Reply::ok(&EmbeddingListOut {
         id: &id,
@@ -242,7 +277,8 @@ pub(crate) fn unit_vector(text: &str, dimensions: usize) -> Vec<f32> {
     vector
 }
 
-/// `POST /tokenize`: a prompt, or messages rendered through the chat template.
+/// `POST /tokenize`: a prompt, or messages rendered through the chat template exactly as
+/// `/v1/chat/completions` renders them (so the count is its `prompt_tokens`).
 fn tokenize(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     let body = parse_object(body)?;
     let chat = body.contains_key("messages");
@@ -255,23 +291,26 @@ fn tokenize(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
             ("model", Kind::Str),
             ("prompt", Kind::Str),
             ("messages", Kind::List),
+            ("tools", Kind::List),
             ("add_generation_prompt", Kind::Bool),
+            ("continue_final_message", Kind::Bool),
+            ("add_special_tokens", Kind::Bool),
             ("return_token_strs", Kind::Bool),
         ],
     )?;
     named_model(shared, &body)?;
-    let (text, token_strs) = if chat {
+    let token_strs = body.get("return_token_strs") == Some(&Value::Bool(true));
+    let text = if chat {
+        check_prompt_flags(&body)?;
         let request: TokenizeChatRequest = typed(body)?;
-        let tools = request.tools.as_deref().unwrap_or_default();
-        let text = render(
+        chat_prompt(
             &request.messages,
-            tools,
-            request.add_generation_prompt.unwrap_or(true),
-        );
-        (text, request.return_token_strs == Some(true))
+            request.tools.as_deref().unwrap_or_default(),
+            request.add_generation_prompt,
+            request.continue_final_message,
+        )
     } else {
-        let request: TokenizePromptRequest = typed(body)?;
-        (request.prompt, request.return_token_strs == Some(true))
+        typed::<TokenizePromptRequest>(body)?.prompt
     };
     shared.learn(&text);
     let pieces = tokenizer::pieces(&text);

@@ -23,6 +23,7 @@ use tokio::sync::Notify;
 
 use crate::behavior::Behavior;
 use crate::json::splitmix64;
+use crate::metrics::Metrics;
 use crate::record::RecordedRequest;
 use crate::reply::{Reply, ReplyBody};
 use crate::routes;
@@ -111,21 +112,24 @@ impl MockServer {
         self.shared.state().queue.push_back(behavior);
     }
 
-    /// Serves `model` (it is listed by `/v1/models` from now on) and answers every chat,
-    /// completion and embedding request to it with `behavior` (replacing the behavior it had).
-    /// `Behavior::new()` serves it as an echo model.
+    /// Serves `model` (it is listed by `/v1/models` from now on) and answers every request
+    /// to it (chat, completions, embeddings, pooling, classify, score, rerank, transcriptions)
+    /// with `behavior` (replacing the behavior it had). `Behavior::new()` serves it as an
+    /// echo model. A loaded LoRA adapter's name is a model too: it gets the behavior without
+    /// becoming a base model.
     pub fn on_model(&self, model: impl Into<String>, behavior: Behavior) {
         let model = model.into();
         let mut state = self.shared.state();
-        if !state.models.contains(&model) {
+        if !state.models.contains(&model) && !state.adapters.iter().any(|a| a.name == model) {
             state.models.push(model.clone());
         }
         state.behaviors.insert(model, behavior);
     }
 
-    /// The served models, in the order `/v1/models` lists them.
+    /// The served models, in the order `/v1/models` lists them: the base models, then the
+    /// LoRA adapters loaded through `POST /v1/load_lora_adapter`.
     pub fn models(&self) -> Vec<String> {
-        self.shared.state().models.clone()
+        self.shared.models()
     }
 
     /// Every request received so far, in order.
@@ -272,10 +276,12 @@ impl MockServerBuilder {
             state: Mutex::new(State {
                 models: self.models,
                 behaviors: HashMap::new(),
+                adapters: Vec::new(),
                 queue: VecDeque::new(),
                 requests: Vec::new(),
             }),
             vocab: Mutex::new(HashMap::new()),
+            metrics: Metrics::default(),
         });
         let stop = Arc::new(Notify::new());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -385,15 +391,22 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<ReplyBo
         json: serde_json::from_slice(&body).ok(),
     };
     let authorization = recorded.header("authorization").map(str::to_owned);
+    let content_type = recorded.header("content-type").map(str::to_owned);
     shared.state().requests.push(recorded);
 
     let (reply, behavior) = routes::route(
         shared,
-        parts.method.as_str(),
-        &path,
-        authorization.as_deref(),
-        &body,
+        &routes::Incoming {
+            method: parts.method.as_str(),
+            path: &path,
+            authorization: authorization.as_deref(),
+            content_type: content_type.as_deref(),
+            body: &body,
+        },
     );
+    shared
+        .metrics
+        .http(routes::handler(&path), parts.method.as_str(), reply.status);
     if let Some(delay) = behavior.as_ref().and_then(|b| b.delay) {
         tokio::time::sleep(delay).await;
     }
@@ -442,12 +455,15 @@ pub(crate) struct Shared {
     state: Mutex<State>,
     /// The pieces seen so far by id, for `/detokenize`.
     vocab: Mutex<HashMap<u32, String>>,
+    /// The counters of `/metrics`.
+    pub(crate) metrics: Metrics,
 }
 
 /// The scripts and the record.
 #[derive(Debug)]
 struct State {
     models: Vec<String>,
+    adapters: Vec<Adapter>,
     behaviors: HashMap<String, Behavior>,
     queue: VecDeque<Behavior>,
     requests: Vec<RecordedRequest>,
@@ -485,12 +501,72 @@ impl Shared {
             .cloned()
     }
 
-    /// The served models.
+    /// The served models: the base models, then the LoRA adapters.
     pub(crate) fn models(&self) -> Vec<String> {
+        let state = self.state();
+        let adapters = state.adapters.iter().map(|a| a.name.clone());
+        state.models.iter().cloned().chain(adapters).collect()
+    }
+
+    /// The base models.
+    pub(crate) fn base_models(&self) -> Vec<String> {
         self.state().models.clone()
     }
 
-    /// The model a request names (`None`: the first served model), or vLLM's `404`.
+    /// The loaded LoRA adapters, in the order they were loaded.
+    pub(crate) fn adapters(&self) -> Vec<Adapter> {
+        self.state().adapters.clone()
+    }
+
+    /// The base model of `model`: the parent of a LoRA adapter, else `model` itself.
+    pub(crate) fn base_of(&self, model: &str) -> String {
+        let state = self.state();
+        if state.models.iter().any(|m| m == model) {
+            return model.to_owned();
+        }
+        state
+            .adapters
+            .iter()
+            .find(|a| a.name == model)
+            .map_or_else(|| model.to_owned(), |a| a.parent.clone())
+    }
+
+    /// Loads the adapter `name` from `path` (replacing the one of that name when `in_place`).
+    /// False: one of that name is loaded already (and `in_place` is not set).
+    pub(crate) fn load_adapter(&self, name: &str, path: &str, in_place: bool) -> bool {
+        let mut state = self.state();
+        let parent = state.models.first().cloned().unwrap_or_default();
+        match state.adapters.iter_mut().find(|a| a.name == name) {
+            Some(_) if !in_place => false,
+            Some(adapter) => {
+                adapter.path = path.to_owned();
+                true
+            }
+            None => {
+                state.adapters.push(Adapter {
+                    name: name.to_owned(),
+                    path: path.to_owned(),
+                    parent,
+                });
+                true
+            }
+        }
+    }
+
+    /// Unloads the adapter `name`. False: none of that name is loaded.
+    pub(crate) fn unload_adapter(&self, name: &str) -> bool {
+        let mut state = self.state();
+        match state.adapters.iter().position(|a| a.name == name) {
+            Some(position) => {
+                state.adapters.remove(position);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The model a request names (`None`: the first served model), or vLLM's `404`. A
+    /// loaded LoRA adapter is a model.
     pub(crate) fn resolve_model(&self, requested: Option<&str>) -> Result<String, Reply> {
         let models = self.models();
         match requested {
@@ -555,6 +631,17 @@ impl Shared {
         let hash = tokenizer::fnv1a(b"vllm-mock") as u32;
         format!("vllm-{VLLM_VERSION}-{hash:08x}")
     }
+}
+
+/// A LoRA adapter loaded through `POST /v1/load_lora_adapter`.
+#[derive(Debug, Clone)]
+pub(crate) struct Adapter {
+    /// The name it is served under (a `model`).
+    pub(crate) name: String,
+    /// Where it was loaded from (its `root` in `/v1/models`).
+    pub(crate) path: String,
+    /// The base model it adapts (its `parent`).
+    pub(crate) parent: String,
 }
 
 /// Unix time now, in seconds.

@@ -44,6 +44,31 @@ pub(crate) fn render(messages: &[Message], tools: &[Tool], add_generation_prompt
     prompt
 }
 
+/// The prompt of a chat request, built the same way by `/v1/chat/completions` and `/tokenize`
+/// (so that `/tokenize`'s count is the chat answer's `prompt_tokens`): the template with the
+/// generation prompt (`add_generation_prompt`, default true), or with the last message left
+/// open (no `<|im_end|>`) for `continue_final_message`.
+pub(crate) fn chat_prompt(
+    messages: &[Message],
+    tools: &[Tool],
+    add_generation_prompt: Option<bool>,
+    continue_final_message: Option<bool>,
+) -> String {
+    let open = continue_final_message == Some(true);
+    let prompt = render(
+        messages,
+        tools,
+        !open && add_generation_prompt != Some(false),
+    );
+    match prompt.strip_suffix(END_OF_TURN) {
+        Some(text) if open && !messages.is_empty() => text.to_owned(),
+        _ => prompt,
+    }
+}
+
+/// The end of a message in the template.
+const END_OF_TURN: &str = "<|im_end|>\n";
+
 /// The text of the last `user` message ("" when there is none).
 pub(crate) fn last_user_text(messages: &[Message]) -> String {
     messages
@@ -189,6 +214,23 @@ mod tests {
         assert_eq!(
             tokenizer::count(&render(&[Message::user("hi")], &[], true)),
             9
+        );
+    }
+
+    #[test]
+    fn continue_final_message_leaves_the_last_message_open() {
+        let messages = vec![Message::user("hi"), Message::assistant("Hel")];
+        assert_eq!(
+            chat_prompt(&messages, &[], None, Some(true)),
+            "<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\nHel"
+        );
+        assert_eq!(
+            chat_prompt(&messages, &[], None, None),
+            render(&messages, &[], true)
+        );
+        assert_eq!(
+            chat_prompt(&messages, &[], Some(false), None),
+            render(&messages, &[], false)
         );
     }
 

@@ -196,6 +196,20 @@ pub(crate) fn check_at_least_one(body: &Map<String, Value>, fields: &[&str]) -> 
     Ok(())
 }
 
+/// vLLM's refusal of `continue_final_message` together with `add_generation_prompt`.
+pub(crate) fn check_prompt_flags(body: &Map<String, Value>) -> Result<(), Reply> {
+    let set = |key: &str| body.get(key) == Some(&Value::Bool(true));
+    if set("continue_final_message") && set("add_generation_prompt") {
+        return Err(Reply::validation(
+            "value_error",
+            "body",
+            "Value error, Cannot set both `continue_final_message` and `add_generation_prompt` to True.",
+            &Value::Object(body.clone()),
+        ));
+    }
+    Ok(())
+}
+
 /// The body as the typed request `T`, or a `400` saying why it does not fit.
 pub(crate) fn typed<T: DeserializeOwned>(body: Map<String, Value>) -> Result<T, Reply> {
     serde_json::from_value(Value::Object(body)).map_err(|e| {

@@ -266,8 +266,10 @@ pub(crate) struct ModelOut<'a> {
     pub(crate) created: u64,
     pub(crate) owned_by: &'static str,
     pub(crate) root: &'a str,
-    pub(crate) parent: (),
-    pub(crate) max_model_len: u32,
+    /// A LoRA adapter's base model (`null` for a base model).
+    pub(crate) parent: Option<&'a str>,
+    /// `null` for a LoRA adapter, as vLLM sends it.
+    pub(crate) max_model_len: Option<u32>,
     pub(crate) permission: Vec<PermissionOut>,
 }
 
@@ -334,4 +336,145 @@ pub(crate) struct DetokenizeOut {
 #[derive(Debug, Serialize)]
 pub(crate) struct VersionOut<'a> {
     pub(crate) version: &'a str,
+}
+
+/// `/pooling`.
+#[derive(Debug, Serialize)]
+pub(crate) struct PoolingListOut<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) object: &'static str,
+    pub(crate) created: u64,
+    pub(crate) model: &'a str,
+    pub(crate) data: Vec<PoolingOut>,
+    pub(crate) usage: UsageOut,
+}
+
+/// One output of `/pooling`.
+#[derive(Debug, Serialize)]
+pub(crate) struct PoolingOut {
+    pub(crate) index: u32,
+    pub(crate) object: &'static str,
+    pub(crate) data: PoolDataOut,
+}
+
+/// Numbers in rows (one per token), numbers, or base64.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub(crate) enum PoolDataOut {
+    Rows(Vec<Vec<f64>>),
+    Flat(Vec<f64>),
+    Base64(String),
+}
+
+/// `/classify`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ClassifyListOut<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) object: &'static str,
+    pub(crate) created: u64,
+    pub(crate) model: &'a str,
+    pub(crate) data: Vec<ClassifyOut>,
+    pub(crate) usage: UsageOut,
+}
+
+/// One result of `/classify`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ClassifyOut {
+    pub(crate) index: u32,
+    pub(crate) label: &'static str,
+    pub(crate) probs: Vec<f64>,
+    pub(crate) num_classes: u32,
+}
+
+/// `/score`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ScoreListOut<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) object: &'static str,
+    pub(crate) created: u64,
+    pub(crate) model: &'a str,
+    pub(crate) data: Vec<ScoreOut>,
+    pub(crate) usage: UsageOut,
+}
+
+/// One score of `/score`.
+#[derive(Debug, Serialize)]
+pub(crate) struct ScoreOut {
+    pub(crate) index: u32,
+    pub(crate) object: &'static str,
+    pub(crate) score: f64,
+}
+
+/// `/rerank`, `/v1/rerank`, `/v2/rerank`.
+#[derive(Debug, Serialize)]
+pub(crate) struct RerankOut<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) model: &'a str,
+    pub(crate) usage: RerankUsageOut,
+    pub(crate) results: Vec<RerankResultOut>,
+}
+
+/// The token counts of a rerank.
+#[derive(Debug, Serialize)]
+pub(crate) struct RerankUsageOut {
+    pub(crate) prompt_tokens: u32,
+    pub(crate) total_tokens: u32,
+}
+
+/// One document of a rerank.
+#[derive(Debug, Serialize)]
+pub(crate) struct RerankResultOut {
+    pub(crate) index: u32,
+    pub(crate) document: RerankDocumentOut,
+    pub(crate) relevance_score: f64,
+}
+
+/// A reranked document: its text, or its multimodal content.
+#[derive(Debug, Serialize)]
+pub(crate) struct RerankDocumentOut {
+    pub(crate) text: Option<String>,
+    pub(crate) multi_modal: Option<serde_json::Value>,
+}
+
+/// `/v1/audio/transcriptions`.
+#[derive(Debug, Serialize)]
+pub(crate) struct TranscriptionOut<'a> {
+    pub(crate) text: &'a str,
+    pub(crate) usage: AudioUsageOut,
+}
+
+/// The audio's length.
+#[derive(Debug, Serialize)]
+pub(crate) struct AudioUsageOut {
+    #[serde(rename = "type")]
+    pub(crate) kind: &'static str,
+    pub(crate) seconds: u64,
+}
+
+/// A `transcription.chunk`.
+#[derive(Debug, Serialize)]
+pub(crate) struct TranscriptionChunkOut<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) object: &'static str,
+    pub(crate) created: u64,
+    pub(crate) model: &'a str,
+    pub(crate) choices: Vec<TranscriptionChoiceOut>,
+    #[serde(skip_serializing_if = "Maybe::is_absent")]
+    pub(crate) usage: Maybe<UsageOut>,
+}
+
+/// The update of a `transcription.chunk`.
+#[derive(Debug, Serialize)]
+pub(crate) struct TranscriptionChoiceOut {
+    pub(crate) delta: TranscriptionDeltaOut,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) finish_reason: Option<&'static str>,
+    #[serde(skip_serializing_if = "Maybe::is_absent")]
+    pub(crate) stop_reason: Maybe<()>,
+}
+
+/// The text a `transcription.chunk` adds.
+#[derive(Debug, Serialize)]
+pub(crate) struct TranscriptionDeltaOut {
+    pub(crate) content: String,
 }
