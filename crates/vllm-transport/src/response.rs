@@ -206,6 +206,10 @@ pub struct BodyStream {
     idle: Option<Duration>,
     sleep: Option<Pin<Box<Sleep>>>,
     waiting: bool,
+    /// When the current wait for the body times out. The timer is not moved at every new
+    /// wait (moving it costs more than the wait itself on a fast stream): when it fires
+    /// early, it is moved to this deadline then.
+    wait_deadline: Option<Instant>,
 }
 
 impl BodyStream {
@@ -215,6 +219,7 @@ impl BodyStream {
             idle,
             sleep: None,
             waiting: false,
+            wait_deadline: None,
         }
     }
 
@@ -243,28 +248,33 @@ impl BodyStream {
         }
     }
 
-    /// Polls the idle timer while the body is pending; arms it when a new wait begins.
+    /// Polls the idle timer while the body is pending. A new wait sets its deadline (one
+    /// clock read); the timer itself is moved only when it fires before that deadline.
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<TransportError> {
         let Some(idle) = self.idle else {
             return Poll::Pending;
         };
-        // A timeout too large to add to the clock is no timeout at all.
-        let Some(deadline) = Instant::now().checked_add(idle) else {
+        if !self.waiting {
+            self.waiting = true;
+            // A timeout too large to add to the clock is no timeout at all.
+            self.wait_deadline = Instant::now().checked_add(idle);
+        }
+        let Some(deadline) = self.wait_deadline else {
             return Poll::Pending;
         };
         let sleep = self
             .sleep
             .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
-        if !self.waiting {
-            sleep.as_mut().reset(deadline);
-            self.waiting = true;
-        }
-        match sleep.as_mut().poll(cx) {
-            Poll::Ready(()) => {
-                self.body = None;
-                Poll::Ready(TransportError::timeout(TimeoutKind::Idle, idle))
+        loop {
+            match sleep.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                // Armed for an earlier wait: move it to this wait's deadline.
+                Poll::Ready(()) if sleep.deadline() < deadline => sleep.as_mut().reset(deadline),
+                Poll::Ready(()) => {
+                    self.body = None;
+                    return Poll::Ready(TransportError::timeout(TimeoutKind::Idle, idle));
+                }
             }
-            Poll::Pending => Poll::Pending,
         }
     }
 }

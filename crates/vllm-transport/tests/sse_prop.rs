@@ -20,7 +20,7 @@ struct Chunking {
 
 fn chunking() -> impl Strategy<Value = Chunking> {
     (
-        prop::collection::vec(1usize..64, 1..16),
+        prop::collection::vec(prop_oneof![3 => 1usize..64, 1 => 64usize..400], 1..16),
         prop::collection::vec(any::<bool>(), 1..8),
         prop::collection::vec(prop::bool::weighted(0.8), 1..8),
     )
@@ -60,7 +60,8 @@ fn decode(
             let mut rest = input;
             let mut i = 0;
             while !rest.is_empty() {
-                let (piece, tail) = rest.split_at(chunking.lens[i % chunking.lens.len()].min(rest.len()));
+                let (piece, tail) =
+                    rest.split_at(chunking.lens[i % chunking.lens.len()].min(rest.len()));
                 rest = tail;
                 if chunking.zero_copy[i % chunking.zero_copy.len()] {
                     decoder.feed_bytes(Bytes::copy_from_slice(piece));
@@ -170,7 +171,11 @@ fn reference(input: &str) -> (Vec<Summary>, Result<(), SseError>, String, Option
     let mut lines = Vec::new();
     while let Some(end) = rest.find(['\r', '\n']) {
         lines.push(&rest[..end]);
-        let after = if rest[end..].starts_with("\r\n") { end + 2 } else { end + 1 };
+        let after = if rest[end..].starts_with("\r\n") {
+            end + 2
+        } else {
+            end + 1
+        };
         rest = &rest[after..];
     }
     let partial_line_len = rest.len();
@@ -187,7 +192,11 @@ fn reference(input: &str) -> (Vec<Summary>, Result<(), SseError>, String, Option
                 continue;
             }
             data.pop();
-            let name = if event_type.is_empty() { "message" } else { &event_type };
+            let name = if event_type.is_empty() {
+                "message"
+            } else {
+                &event_type
+            };
             let id = (!last_event_id.is_empty()).then(|| last_event_id.clone());
             events.push((name.to_owned(), std::mem::take(&mut data), id));
             event_type.clear();
@@ -216,10 +225,8 @@ fn reference(input: &str) -> (Vec<Summary>, Result<(), SseError>, String, Option
                 }
                 in_event = true;
             }
-            "retry" => {
-                if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-                    retry = value.parse().ok().or(retry);
-                }
+            "retry" if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) => {
+                retry = value.parse().ok().or(retry);
             }
             _ => {}
         }

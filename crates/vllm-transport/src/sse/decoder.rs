@@ -7,12 +7,17 @@ use bytes::{Buf, Bytes};
 use memchr::memchr2;
 
 use super::event::Payload;
+use super::utf8;
 use super::{Event, SseError};
 
 /// The maximum event size of [`Decoder::new`]: 16 MiB.
 pub const DEFAULT_MAX_EVENT_SIZE: usize = 16 * 1024 * 1024;
 
 const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Up to this size, the data of an event sliced from a `Bytes` chunk is copied instead:
+/// a small copy costs less than counting references to the chunk.
+const COPY_MAX: usize = 1024;
 const DATA_PREFIX: &[u8] = b"data:";
 
 /// A Server-Sent Events decoder: feed it bytes, take out [`Event`]s.
@@ -37,6 +42,8 @@ pub struct Decoder {
     /// copying. Non-empty only when `owned[start..]` is empty or ends with a line end,
     /// so no line spans the two.
     shared: Bytes,
+    /// An event `feed` decoded straight from its chunk, to be returned first.
+    ready: Option<Event>,
     /// Everything but the input buffers (a separate struct to borrow it beside them).
     state: State,
     /// The error returned before, if any: errors are terminal.
@@ -47,6 +54,10 @@ pub struct Decoder {
 struct State {
     /// How many bytes at the front of the current line were searched for a line end.
     scanned: usize,
+    /// The stream offset of a line end found by `feed` in the bytes it appended,
+    /// the first one after the bytes searched before. It spares searching freshly
+    /// copied bytes, which is slow (the copy's stores are still in flight).
+    line_end_hint: Option<u64>,
     /// The last line ended with a CR that was the last byte of input: an LF arriving
     /// next belongs to that line end.
     after_cr: bool,
@@ -56,7 +67,7 @@ struct State {
     offset: u64,
     /// The data buffer of the pending event, without the spec's trailing `\n`;
     /// `None` until it has a `data` line.
-    data: Option<Payload>,
+    data: Option<Pending>,
     /// The event type buffer of the pending event; `None` when empty.
     event_type: Option<Box<str>>,
     /// The pending event has a `data`, `event` or `id` field.
@@ -68,6 +79,31 @@ struct State {
     /// The reconnection time sent by the server, in milliseconds.
     retry: Option<u64>,
     max_event_size: usize,
+}
+
+/// The data of the pending event.
+#[derive(Clone)]
+enum Pending {
+    /// The value of its one `data` line so far.
+    One(Payload),
+    /// The values of its `data` lines joined with `\n`.
+    Joined(String),
+}
+
+impl Pending {
+    fn as_str(&self) -> &str {
+        match self {
+            Pending::One(data) => data.as_str(),
+            Pending::Joined(data) => data,
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Pending::One(data) => data.len(),
+            Pending::Joined(data) => data.len(),
+        }
+    }
 }
 
 impl Decoder {
@@ -93,8 +129,10 @@ impl Decoder {
             owned: Vec::new(),
             start: 0,
             shared: Bytes::new(),
+            ready: None,
             state: State {
                 scanned: 0,
+                line_end_hint: None,
                 after_cr: false,
                 at_start: true,
                 offset: 0,
@@ -114,7 +152,8 @@ impl Decoder {
     ///
     /// Pieces may split the stream anywhere. Call [`next_event`](Self::next_event)
     /// until it returns `Ok(None)` to take out the events they complete. After an
-    /// error the bytes are ignored.
+    /// error the bytes are ignored. When the decoder holds [`Bytes`] chunks anyway,
+    /// [`feed_bytes`](Self::feed_bytes) spares the copy.
     pub fn feed(&mut self, chunk: &[u8]) {
         if self.error.is_some() || chunk.is_empty() {
             return;
@@ -123,20 +162,50 @@ impl Decoder {
             let shared = mem::take(&mut self.shared);
             self.append(&shared);
         }
-        self.append(chunk);
+        let mut chunk = chunk;
+        let buffered = self.owned.len() - self.start;
+        if buffered == 0 && self.ready.is_none() && self.state.is_idle() {
+            // The usual event, alone at the start of the chunk: decode it from the
+            // chunk itself, rather than from the copy (whose stores may be in flight).
+            let (event, consumed) = self.state.simple_event_in(chunk, None);
+            self.ready = event;
+            chunk = &chunk[consumed..];
+        } else if self.state.scanned == buffered && self.state.line_end_hint.is_none() {
+            // Everything buffered was searched: find the next line end in `chunk`.
+            if let Some(found) = memchr2(b'\n', b'\r', chunk) {
+                self.state.line_end_hint = Some(self.state.offset + (buffered + found) as u64);
+            }
+        }
+        if !chunk.is_empty() {
+            self.append(chunk);
+        }
     }
 
     /// Appends bytes received from the network, without copying them where possible.
     ///
-    /// Like [`feed`](Self::feed), but an event whose data is a single `data` line
-    /// inside `chunk` shares its memory instead of copying it, and only a line that
-    /// continues earlier input is copied into the decoder. This suits the
-    /// [`Bytes`] frames of an HTTP body.
+    /// Like [`feed`](Self::feed), for a [`Bytes`] chunk such as an HTTP body frame.
+    /// The decoder keeps the chunk instead of copying it; the data of an event in it
+    /// becomes a slice of it, or a copy up to 1 KiB (cheaper than counting references
+    /// to the chunk). Only a line that continues earlier input is copied into the
+    /// decoder's buffer.
     pub fn feed_bytes(&mut self, chunk: Bytes) {
         if self.error.is_some() || chunk.is_empty() {
             return;
         }
         if self.start == self.owned.len() && self.shared.is_empty() {
+            if self.ready.is_none() && self.state.is_idle() {
+                // As in `feed`: the usual event at the start of the chunk, at once.
+                let (event, consumed) = self.state.simple_event_in(&chunk, Some(&chunk));
+                self.ready = event;
+                if consumed < chunk.len() {
+                    self.shared = if consumed == 0 {
+                        chunk
+                    } else {
+                        chunk.slice(consumed..)
+                    };
+                }
+                return;
+            }
             self.shared = chunk;
             return;
         }
@@ -175,14 +244,23 @@ impl Decoder {
     /// terminal: every later call returns the same error.
     #[inline]
     pub fn next_event(&mut self) -> Result<Option<Event>, SseError> {
-        if let Some(error) = &self.error {
-            return Err(error.clone());
+        if let Some(event) = self.ready.take() {
+            return Ok(Some(event));
         }
-        let result = self.decode();
-        if let Err(error) = &result {
-            self.fail(error.clone());
+        if self.start == self.owned.len() && self.shared.is_empty() && self.error.is_none() {
+            // Nothing buffered, the usual answer after an event: nothing to do.
+            return Ok(None);
         }
-        result
+        self.next_buffered_event()
+    }
+
+    /// [`next_event`](Self::next_event) when something is buffered (or failed).
+    #[inline(never)]
+    fn next_buffered_event(&mut self) -> Result<Option<Event>, SseError> {
+        if let Some(event) = self.next_simple_event() {
+            return Ok(Some(event));
+        }
+        self.next_event_general()
     }
 
     /// Signals the end of the input.
@@ -228,6 +306,93 @@ impl Decoder {
         self.state.max_event_size
     }
 
+    /// [`next_event`](Self::next_event) for any input.
+    #[inline(always)]
+    fn next_event_general(&mut self) -> Result<Option<Event>, SseError> {
+        if let Some(error) = &self.error {
+            return Err(error.clone());
+        }
+        let result = self.decode();
+        if let Err(error) = &result {
+            self.fail(error.clone());
+        }
+        result
+    }
+
+    /// The fast path of [`next_event`](Self::next_event), for the usual event: one
+    /// `data` line and a blank line, complete at the front of the input, with nothing
+    /// pending. Returns `None` for anything else, leaving it (errors included) to
+    /// [`next_event_general`](Self::next_event_general); it consumes nothing then, but
+    /// remembers how far it searched for the line end.
+    #[inline(always)]
+    fn next_simple_event(&mut self) -> Option<Event> {
+        let state = &mut self.state;
+        if self.error.is_some() || state.at_start || state.after_cr || state.data.is_some() {
+            return None;
+        }
+        let in_owned = self.start < self.owned.len();
+        let (input, chunk) = if in_owned {
+            (&self.owned[self.start..], None)
+        } else {
+            (&self.shared[..], Some(&self.shared))
+        };
+        if !input.starts_with(DATA_PREFIX) {
+            return None;
+        }
+        let len = match state.line_end_hint {
+            Some(end) if end >= state.offset + state.scanned as u64 => {
+                (end - state.offset) as usize
+            }
+            _ => match memchr2(b'\n', b'\r', &input[state.scanned..]) {
+                Some(found) => {
+                    let len = state.scanned + found;
+                    // Should this not be the usual event, the general path needs it.
+                    state.line_end_hint = Some(state.offset + len as u64);
+                    len
+                }
+                None => {
+                    state.scanned = input.len();
+                    state.line_end_hint = None;
+                    return None;
+                }
+            },
+        };
+        let consumed = simple_event_len(input, len)?;
+        let start = data_value_start(input);
+        let value = &input[start..len];
+        if value.len() > state.max_event_size {
+            return None;
+        }
+        let value = state.validate(value, start).ok()?;
+        let data = match chunk {
+            None => Payload::copy(value),
+            // The event ends the chunk: take the chunk rather than count another
+            // reference to it.
+            Some(chunk) if consumed == chunk.len() => {
+                let mut data = mem::take(&mut self.shared);
+                data.truncate(len);
+                data.advance(start);
+                // SAFETY: `data` holds the bytes of `value`, validated above.
+                unsafe { Payload::from_utf8_unchecked(data) }
+            }
+            Some(chunk) => Payload::shared(chunk, value),
+        };
+        let event = state.dispatch_single(data);
+        state.offset += consumed as u64;
+        state.scanned = 0;
+        state.line_end_hint = None;
+        if in_owned {
+            self.start += consumed;
+            if self.start == self.owned.len() {
+                self.owned.clear();
+                self.start = 0;
+            }
+        } else if !self.shared.is_empty() {
+            self.shared.advance(consumed);
+        }
+        Some(event)
+    }
+
     /// The number of bytes fed but not yet consumed.
     fn buffered(&self) -> usize {
         self.owned.len() - self.start + self.shared.len()
@@ -244,7 +409,7 @@ impl Decoder {
         self.owned.extend_from_slice(bytes);
     }
 
-    #[inline]
+    #[inline(always)]
     fn decode(&mut self) -> Result<Option<Event>, SseError> {
         if self.state.at_start && !self.skip_bom() {
             return Ok(None);
@@ -259,8 +424,8 @@ impl Decoder {
                 self.owned.clear();
                 self.start = 0;
             }
-            if let Some(event) = result? {
-                return Ok(Some(event));
+            if !matches!(result, Ok(None)) {
+                return result;
             }
             if self.start < self.owned.len() {
                 debug_assert!(self.shared.is_empty(), "a line spans both buffers");
@@ -281,8 +446,8 @@ impl Decoder {
         } else {
             self.shared.advance(consumed);
         }
-        if let Some(event) = result? {
-            return Ok(Some(event));
+        if !matches!(result, Ok(None)) {
+            return result;
         }
         if !self.shared.is_empty() {
             self.state.check_partial_line(&self.shared)?;
@@ -319,6 +484,7 @@ impl Decoder {
     #[cold]
     fn fail(&mut self, error: SseError) {
         self.error = Some(error);
+        self.ready = None;
         self.owned = Vec::new();
         self.start = 0;
         self.shared = Bytes::new();
@@ -327,11 +493,52 @@ impl Decoder {
 }
 
 impl State {
+    /// Nothing pending: the next byte starts a line of a new event.
+    #[inline(always)]
+    fn is_idle(&self) -> bool {
+        !self.at_start && !self.after_cr && self.data.is_none() && self.scanned == 0
+    }
+
+    /// The usual event, a `data` line and a blank line, if `input` starts with one
+    /// and is idle, decoded with a copy of its data; and the bytes consumed: those of
+    /// the event, or 0. Errors are left to the general path.
+    #[inline(always)]
+    fn simple_event_in(&mut self, input: &[u8], chunk: Option<&Bytes>) -> (Option<Event>, usize) {
+        // Whatever this finds, spare the general path the search.
+        let Some(len) = memchr2(b'\n', b'\r', input) else {
+            self.scanned = input.len();
+            return (None, 0);
+        };
+        self.line_end_hint = Some(self.offset + len as u64);
+        if !input.starts_with(DATA_PREFIX) {
+            return (None, 0);
+        }
+        let Some(consumed) = simple_event_len(input, len) else {
+            return (None, 0);
+        };
+        let start = data_value_start(input);
+        let value = &input[start..len];
+        if value.len() > self.max_event_size {
+            return (None, 0);
+        }
+        let Ok(value) = self.validate(value, start) else {
+            return (None, 0);
+        };
+        let data = match chunk {
+            Some(chunk) if value.len() > COPY_MAX => Payload::shared(chunk, value),
+            _ => Payload::copy(value),
+        };
+        let event = self.dispatch_single(data);
+        self.offset += consumed as u64;
+        self.line_end_hint = None;
+        (Some(event), consumed)
+    }
+
     /// Interprets the complete lines at the front of `input` until one dispatches an
     /// event, or only an incomplete line (or nothing) is left, and sets `consumed` to
     /// the number of bytes interpreted. `chunk` is `input` as [`Bytes`] when values
     /// may be sliced from it rather than copied.
-    #[inline]
+    #[inline(always)]
     fn lines(
         &mut self,
         input: &[u8],
@@ -360,14 +567,42 @@ impl State {
                 }
             }
             // Resume the search where the previous call stopped.
-            let Some(found) = memchr2(b'\n', b'\r', &rest[self.scanned..]) else {
+            let search_start = self.offset + (pos + self.scanned) as u64;
+            let found = match self.line_end_hint.take() {
+                Some(end) if end >= search_start => Some((end - search_start) as usize),
+                _ => memchr2(b'\n', b'\r', &rest[self.scanned..]),
+            };
+            let Some(found) = found else {
                 self.scanned = rest.len();
                 break Ok(None);
             };
             let len = self.scanned + found;
             self.scanned = 0;
             let end_len = self.line_end_len(rest, len);
-            if let Err(error) = self.line(&rest[..len], chunk, pos) {
+            let line = &rest[..len];
+            // The usual event, one `data` line and a blank line, is built directly.
+            if self.data.is_none() && line.starts_with(DATA_PREFIX) {
+                if let Some(b'\n' | b'\r') = rest.get(len + end_len) {
+                    let blank_len = self.line_end_len(rest, len + end_len);
+                    let start = data_value_start(line);
+                    let value = &line[start..];
+                    if value.len() > self.max_event_size {
+                        break Err(self.too_large());
+                    }
+                    match self.validate(value, pos + start) {
+                        Ok(value) => {
+                            pos += len + end_len + blank_len;
+                            let data = match chunk {
+                                Some(chunk) => Payload::shared(chunk, value),
+                                None => Payload::copy(value),
+                            };
+                            break Ok(Some(self.dispatch_single(data)));
+                        }
+                        Err(error) => break Err(error),
+                    }
+                }
+            }
+            if let Err(error) = self.line(line, chunk, pos) {
                 break Err(error);
             }
             pos += len + end_len;
@@ -396,11 +631,23 @@ impl State {
     #[inline]
     fn line(&mut self, line: &[u8], chunk: Option<&Bytes>, at: usize) -> Result<(), SseError> {
         if line.starts_with(DATA_PREFIX) {
-            let start =
-                DATA_PREFIX.len() + usize::from(line.get(DATA_PREFIX.len()) == Some(&b' '));
+            let start = data_value_start(line);
             return self.data_line(&line[start..], chunk, at + start);
         }
         self.other_line(line, at)
+    }
+
+    /// Dispatches the event of one `data` line with this `data`, followed by a blank
+    /// line, when no data was pending: the same as [`data_line`](Self::data_line)
+    /// then [`dispatch`](Self::dispatch), without storing the data in between.
+    #[inline(always)]
+    fn dispatch_single(&mut self, data: Payload) -> Event {
+        self.in_event = false;
+        if self.id_buffer.is_some() || self.last_event_id.is_some() {
+            self.last_event_id.clone_from(&self.id_buffer);
+        }
+        let event_type = self.event_type.take();
+        Event::new(data, event_type, self.last_event_id.clone())
     }
 
     /// Interprets a line that does not start with `data:`.
@@ -459,21 +706,21 @@ impl State {
         self.in_event = true;
         match &mut self.data {
             None => {
-                self.data = Some(match chunk {
+                self.data = Some(Pending::One(match chunk {
                     Some(chunk) => Payload::shared(chunk, value),
-                    None => Payload::Owned(value.to_owned()),
-                });
+                    None => Payload::copy(value),
+                }));
             }
-            Some(Payload::Owned(data)) => {
+            Some(Pending::Joined(data)) => {
                 data.push('\n');
                 data.push_str(value);
             }
-            Some(first @ Payload::Shared(_)) => {
+            Some(pending @ Pending::One(_)) => {
                 let mut data = String::with_capacity(data_len);
-                data.push_str(first.as_str());
+                data.push_str(pending.as_str());
                 data.push('\n');
                 data.push_str(value);
-                *first = Payload::Owned(data);
+                *pending = Pending::Joined(data);
             }
         }
         Ok(())
@@ -488,7 +735,10 @@ impl State {
             self.last_event_id.clone_from(&self.id_buffer);
         }
         let event_type = self.event_type.take();
-        let data = self.data.take()?;
+        let data = match self.data.take()? {
+            Pending::One(data) => data,
+            Pending::Joined(data) => Payload::from_string(data),
+        };
         Some(Event::new(data, event_type, self.last_event_id.clone()))
     }
 
@@ -496,9 +746,7 @@ impl State {
     /// known of it, the same way [`line`](Self::line) will when it is complete.
     fn check_partial_line(&self, partial: &[u8]) -> Result<(), SseError> {
         let size = if partial.starts_with(DATA_PREFIX) {
-            let start =
-                DATA_PREFIX.len() + usize::from(partial.get(DATA_PREFIX.len()) == Some(&b' '));
-            let value_len = partial.len() - start;
+            let value_len = partial.len() - data_value_start(partial);
             match &self.data {
                 None => value_len,
                 Some(data) => data.len().saturating_add(1 + value_len),
@@ -516,17 +764,11 @@ impl State {
     }
 
     /// Validates `bytes`, found `at` bytes into the unconsumed input, as UTF-8.
-    #[inline]
+    #[inline(always)]
     fn validate<'a>(&self, bytes: &'a [u8], at: usize) -> Result<&'a str, SseError> {
-        // Most lines are mostly ASCII: skip the ASCII prefix fast, then validate the rest.
-        let ascii = ascii_prefix_len(bytes);
-        match str::from_utf8(&bytes[ascii..]) {
-            // SAFETY: `bytes[..ascii]` is ASCII, and `bytes[ascii..]` is valid UTF-8.
-            Ok(_) => Ok(unsafe { str::from_utf8_unchecked(bytes) }),
-            Err(error) => Err(SseError::InvalidUtf8 {
-                offset: self.offset + (at + ascii + error.valid_up_to()) as u64,
-            }),
-        }
+        utf8::validate(bytes).map_err(|valid_up_to| SseError::InvalidUtf8 {
+            offset: self.offset + (at + valid_up_to) as u64,
+        })
     }
 
     #[cold]
@@ -537,22 +779,29 @@ impl State {
     }
 }
 
-/// The length of the ASCII prefix of `bytes`, found 16 bytes at a time.
+/// The length of the usual event at the start of `input`, whose first line ends at
+/// `input[len]`: that line, its line end and a blank line, if they are complete (a CR
+/// at the end of `input` may still be followed by an LF).
+#[inline(always)]
+fn simple_event_len(input: &[u8], len: usize) -> Option<usize> {
+    let end_len = match input[len..] {
+        [b'\r', b'\n', ..] => 2,
+        [b'\r', _, ..] | [b'\n', ..] => 1,
+        _ => return None,
+    };
+    let blank_len = match input[len + end_len..] {
+        [b'\r', b'\n', ..] => 2,
+        [b'\r', _, ..] | [b'\n', ..] => 1,
+        _ => return None,
+    };
+    Some(len + end_len + blank_len)
+}
+
+/// Where the value of `line`, which starts with `data:`, starts: after the colon
+/// and one space.
 #[inline]
-fn ascii_prefix_len(bytes: &[u8]) -> usize {
-    const HIGH_BITS: u64 = 0x8080_8080_8080_8080;
-    let mut blocks = bytes.chunks_exact(16);
-    let mut len = 0;
-    for block in &mut blocks {
-        let (a, b) = block.split_at(8);
-        let a = u64::from_le_bytes(a.try_into().unwrap_or_default());
-        let b = u64::from_le_bytes(b.try_into().unwrap_or_default());
-        if (a | b) & HIGH_BITS != 0 {
-            break;
-        }
-        len += 16;
-    }
-    len + bytes[len..].iter().take_while(|b| b.is_ascii()).count()
+fn data_value_start(line: &[u8]) -> usize {
+    DATA_PREFIX.len() + usize::from(line.get(DATA_PREFIX.len()) == Some(&b' '))
 }
 
 /// The value of a `retry` field: ASCII digits only, and fits in a `u64`.
@@ -575,7 +824,7 @@ impl fmt::Debug for Decoder {
             .field("buffered", &self.buffered())
             .field(
                 "pending_data_len",
-                &self.state.data.as_ref().map_or(0, Payload::len),
+                &self.state.data.as_ref().map_or(0, Pending::len),
             )
             .field("last_event_id", &self.last_event_id())
             .field("retry", &self.state.retry)

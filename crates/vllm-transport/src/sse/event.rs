@@ -4,10 +4,19 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 /// One dispatched server-sent event.
+///
+/// Cloning shares the data rather than copying it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Event {
     /// The data lines joined with `\n`.
     data: Payload,
+    /// The event type and ID, `None` when both are empty (boxed: they are rare, and a
+    /// small event is fast to move).
+    meta: Option<Box<Meta>>,
+}
+
+#[derive(Clone, PartialEq, Eq)]
+struct Meta {
     /// The event type, `None` when no `event` field was given or its value was empty.
     event: Option<Box<str>>,
     /// The last event ID at dispatch, `None` when it is empty.
@@ -16,78 +25,101 @@ pub struct Event {
 
 impl Event {
     /// Builds an event from its parts.
+    #[inline(always)]
     pub(super) fn new(data: Payload, event: Option<Box<str>>, id: Option<Arc<str>>) -> Self {
-        Self { data, event, id }
+        let meta = (event.is_some() || id.is_some()).then(|| Box::new(Meta { event, id }));
+        Self { data, meta }
     }
 
     /// The event's data: the values of its `data` lines joined with `\n`.
+    #[inline]
     pub fn data(&self) -> &str {
         self.data.as_str()
     }
 
     /// The event type: the value of the event's `event` field, or `"message"` when it
     /// had none (or an empty one).
+    #[inline]
     pub fn event(&self) -> &str {
-        self.event.as_deref().unwrap_or("message")
+        self.meta
+            .as_ref()
+            .and_then(|meta| meta.event.as_deref())
+            .unwrap_or("message")
     }
 
     /// The last event ID when the event was dispatched, `None` if it was empty.
     ///
     /// As the WHATWG rules say, the ID persists: an event without an `id` field gets
     /// the ID of an earlier one.
+    #[inline]
     pub fn id(&self) -> Option<&str> {
-        self.id.as_deref()
+        self.meta.as_ref().and_then(|meta| meta.id.as_deref())
     }
 
     /// The data as a `String`.
     ///
-    /// Free for events decoded from input given to [`Decoder::feed`]: their data is
-    /// already a `String`. An event whose data is a slice of a chunk given to
-    /// [`Decoder::feed_bytes`] copies it; [`into_data_bytes`](Self::into_data_bytes)
-    /// does not.
+    /// Free when the event owns its data alone, as it does unless it was cloned or its
+    /// data is a slice of a chunk given to [`Decoder::feed_bytes`] (an event over
+    /// 1 KiB): then the data is copied. [`into_data_bytes`](Self::into_data_bytes)
+    /// never copies.
     ///
-    /// [`Decoder::feed`]: super::Decoder::feed
     /// [`Decoder::feed_bytes`]: super::Decoder::feed_bytes
+    #[inline]
     pub fn into_data(self) -> String {
-        match self.data {
-            Payload::Owned(data) => data,
-            Payload::Shared(_) => self.data.as_str().to_owned(),
-        }
+        let bytes = Vec::from(self.data.0);
+        // SAFETY: `Payload` holds valid UTF-8, and `Vec::from` keeps the bytes.
+        unsafe { String::from_utf8_unchecked(bytes) }
     }
 
     /// The data as [`Bytes`] (valid UTF-8), without copying.
+    #[inline]
     pub fn into_data_bytes(self) -> Bytes {
-        match self.data {
-            Payload::Owned(data) => Bytes::from(data),
-            Payload::Shared(data) => data,
-        }
+        self.data.0
     }
 }
 
-/// The data of an event: its own `String`, or a slice of an input chunk.
+/// The data of an event: [`Bytes`] that are valid UTF-8, owned alone or a slice of an
+/// input chunk. (A plain struct of scalars, not an enum, so that building an event
+/// compiles to register moves.)
 #[derive(Clone)]
-pub(super) enum Payload {
-    Owned(String),
-    /// Invariant: valid UTF-8.
-    Shared(Bytes),
-}
+pub(super) struct Payload(Bytes);
 
 impl Payload {
+    /// A copy of `data`.
+    #[inline]
+    pub(super) fn copy(data: &str) -> Self {
+        Self(Bytes::copy_from_slice(data.as_bytes()))
+    }
+
+    #[inline]
+    pub(super) fn from_string(data: String) -> Self {
+        Self(Bytes::from(data))
+    }
+
     /// A slice of `chunk`; `data` must lie inside `chunk`.
+    #[inline]
     pub(super) fn shared(chunk: &Bytes, data: &str) -> Self {
-        Self::Shared(chunk.slice_ref(data.as_bytes()))
+        Self(chunk.slice_ref(data.as_bytes()))
     }
 
+    /// # Safety
+    ///
+    /// `data` must be valid UTF-8.
+    #[inline]
+    pub(super) unsafe fn from_utf8_unchecked(data: Bytes) -> Self {
+        Self(data)
+    }
+
+    #[inline]
     pub(super) fn as_str(&self) -> &str {
-        match self {
-            Self::Owned(data) => data,
-            // SAFETY: `Shared` is only built by `Payload::shared`, from a `&str`.
-            Self::Shared(data) => unsafe { std::str::from_utf8_unchecked(data) },
-        }
+        // SAFETY: every constructor takes a `&str` or a `String`, except
+        // `from_utf8_unchecked`, whose callers guarantee valid UTF-8.
+        unsafe { std::str::from_utf8_unchecked(&self.0) }
     }
 
+    #[inline]
     pub(super) fn len(&self) -> usize {
-        self.as_str().len()
+        self.0.len()
     }
 }
 
@@ -104,7 +136,7 @@ impl fmt::Debug for Event {
         f.debug_struct("Event")
             .field("event", &self.event())
             .field("data", &Abbreviated(self.data()))
-            .field("id", &self.id)
+            .field("id", &self.id())
             .finish()
     }
 }

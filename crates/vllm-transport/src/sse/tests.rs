@@ -119,11 +119,7 @@ fn every_split_point_of_each_line_ending() {
 fn cr_and_lf_in_separate_feeds_are_one_line_end() {
     for how in [Feed::Slice, Feed::Bytes] {
         // Were the LF a second line end, it would be a blank line dispatching "a".
-        let (events, end) = decode_with(
-            Decoder::new(),
-            &[b"data: a\r", b"\ndata: b\r\n\r\n"],
-            how,
-        );
+        let (events, end) = decode_with(Decoder::new(), &[b"data: a\r", b"\ndata: b\r\n\r\n"], how);
         assert_eq!(events, [msg("a\nb")], "{how:?}");
         assert_eq!(end, Ok(()));
 
@@ -142,9 +138,15 @@ fn cr_at_end_of_feed_followed_by_a_field_is_a_line_end() {
 #[test]
 fn cr_blank_line_is_not_swallowed_by_a_pending_crlf() {
     // "\r" ends the data line; the next "\r" is a blank line, not the LF of a CRLF.
-    assert_eq!(events_every_way(b"data: a\r\rdata: b\r\n\r\n"), [msg("a"), msg("b")]);
+    assert_eq!(
+        events_every_way(b"data: a\r\rdata: b\r\n\r\n"),
+        [msg("a"), msg("b")]
+    );
     // "\r\n" then "\n": the LF after CRLF is a blank line.
-    assert_eq!(events_every_way(b"data: a\r\n\ndata: b\n\r"), [msg("a"), msg("b")]);
+    assert_eq!(
+        events_every_way(b"data: a\r\n\ndata: b\n\r"),
+        [msg("a"), msg("b")]
+    );
 }
 
 #[test]
@@ -204,7 +206,11 @@ fn multibyte_characters_split_at_every_offset() {
     for i in 0..=input.len() {
         for j in i..=input.len() {
             let pieces = [&input[..i], &input[i..j], &input[j..]];
-            assert_eq!(decode(&pieces), (expected.clone(), Ok(())), "splits {i} {j}");
+            assert_eq!(
+                decode(&pieces),
+                (expected.clone(), Ok(())),
+                "splits {i} {j}"
+            );
         }
     }
 }
@@ -297,7 +303,12 @@ fn partial_bom_is_not_skipped() {
     // Input ending inside a possible BOM is an incomplete line.
     assert_eq!(
         decode(&[b"\xEF", b"\xBB"]),
-        (vec![], Err(SseError::UnexpectedEof { partial_line_len: 2 }))
+        (
+            vec![],
+            Err(SseError::UnexpectedEof {
+                partial_line_len: 2
+            })
+        )
     );
 }
 
@@ -317,7 +328,10 @@ fn comments_are_ignored() {
 fn field_without_colon_has_an_empty_value() {
     assert_eq!(events_every_way(b"data\n\n"), [msg("")]);
     assert_eq!(events_every_way(b"data\ndata\n\n"), [msg("\n")]);
-    assert_eq!(events_every_way(b"data: a\ndata\ndata: b\n\n"), [msg("a\n\nb")]);
+    assert_eq!(
+        events_every_way(b"data: a\ndata\ndata: b\n\n"),
+        [msg("a\n\nb")]
+    );
     // `event` resets the type, `id` clears the ID, unknown names are ignored.
     assert_eq!(
         events_every_way(b"event: x\nevent\nid: 1\nid\nfoo\nretry\ndata: a\n\n"),
@@ -350,7 +364,10 @@ fn field_names_are_case_sensitive_and_exact() {
 
 #[test]
 fn data_lines_are_joined_and_the_trailing_newline_removed() {
-    assert_eq!(events_every_way(b"data: a\ndata: b\ndata: c\n\n"), [msg("a\nb\nc")]);
+    assert_eq!(
+        events_every_way(b"data: a\ndata: b\ndata: c\n\n"),
+        [msg("a\nb\nc")]
+    );
     assert_eq!(events_every_way(b"data: a\ndata:\n\n"), [msg("a\n")]);
 }
 
@@ -505,15 +522,28 @@ fn event_of_exactly_max_data_bytes_is_accepted_one_more_is_rejected() {
     assert_eq!(end, too_large(max));
 
     // Several data lines: the joining newlines count, field names and line ends not.
-    let input = format!("data: {}\r\ndata:{}\r\n\r\n", "a".repeat(19), "b".repeat(20));
+    let input = format!(
+        "data: {}\r\ndata:{}\r\n\r\n",
+        "a".repeat(19),
+        "b".repeat(20)
+    );
     let (events, end) = decode_every_way(&decoder, input.as_bytes());
-    assert_eq!(events, [msg(&format!("{}\n{}", "a".repeat(19), "b".repeat(20)))]);
+    assert_eq!(
+        events,
+        [msg(&format!("{}\n{}", "a".repeat(19), "b".repeat(20)))]
+    );
     assert_eq!(end, Ok(()));
     let input = format!("data: {}\ndata:{}\n\n", "a".repeat(20), "b".repeat(20));
-    assert_eq!(decode_every_way(&decoder, input.as_bytes()).1, too_large(max));
+    assert_eq!(
+        decode_every_way(&decoder, input.as_bytes()).1,
+        too_large(max)
+    );
     // Empty data lines count their newline.
     let input = format!("data: {}\ndata\n\n", "a".repeat(max));
-    assert_eq!(decode_every_way(&decoder, input.as_bytes()).1, too_large(max));
+    assert_eq!(
+        decode_every_way(&decoder, input.as_bytes()).1,
+        too_large(max)
+    );
 }
 
 #[test]
@@ -559,7 +589,10 @@ fn oversized_line_errors_before_its_end_arrives() {
     decoder.feed(b":");
     assert_eq!(decoder.next_event(), Ok(None));
     decoder.feed(b" \n\n");
-    assert_eq!(decoder.next_event().map(|e| e.map(|e| summary(&e))), Ok(Some(msg(""))));
+    assert_eq!(
+        decoder.next_event().map(|e| e.map(|e| summary(&e))),
+        Ok(Some(msg("")))
+    );
 }
 
 #[test]
@@ -567,9 +600,15 @@ fn other_lines_are_limited_on_their_own() {
     let max = 10;
     let decoder = Decoder::with_max_event_size(max);
     assert_eq!(decode_every_way(&decoder, b": 23456789\n").1, Ok(()));
-    assert_eq!(decode_every_way(&decoder, b": 234567890\n").1, too_large(max));
+    assert_eq!(
+        decode_every_way(&decoder, b": 234567890\n").1,
+        too_large(max)
+    );
     assert_eq!(decode_every_way(&decoder, b"event: 890\n\n").1, Ok(()));
-    assert_eq!(decode_every_way(&decoder, b"event: 8901\n\n").1, too_large(max));
+    assert_eq!(
+        decode_every_way(&decoder, b"event: 8901\n\n").1,
+        too_large(max)
+    );
     // They do not count towards the event's data.
     let input = b"event: 890\nid: 567890\ndata: 0123456789\n\n";
     let (events, end) = decode_every_way(&decoder, input);
@@ -581,7 +620,10 @@ fn other_lines_are_limited_on_their_own() {
 fn default_limit_is_16_mib_at_its_exact_boundary() {
     assert_eq!(Decoder::new().max_event_size(), 16 * 1024 * 1024);
     assert_eq!(Decoder::default().max_event_size(), DEFAULT_MAX_EVENT_SIZE);
-    for (len, ok) in [(DEFAULT_MAX_EVENT_SIZE, true), (DEFAULT_MAX_EVENT_SIZE + 1, false)] {
+    for (len, ok) in [
+        (DEFAULT_MAX_EVENT_SIZE, true),
+        (DEFAULT_MAX_EVENT_SIZE + 1, false),
+    ] {
         let input = data_event(len);
         let pieces: Vec<&[u8]> = input.chunks(1 << 16).collect();
         let (events, end) = decode(&pieces);
@@ -599,16 +641,71 @@ fn default_limit_is_16_mib_at_its_exact_boundary() {
 // ---------------------------------------------------------------- buffers
 
 #[test]
-fn feed_bytes_slices_single_line_events_without_copying() {
-    let chunk = Bytes::from_static(b"data: hello\n\ndata: a\ndata: b\n\n");
+fn feed_bytes_slices_large_events_without_copying() {
     let mut decoder = Decoder::new();
-    decoder.feed_bytes(chunk.clone());
-    let hello = decoder.next_event().ok().flatten();
-    let hello = hello.map(Event::into_data_bytes).unwrap_or_default();
-    assert_eq!(hello, "hello");
-    assert_eq!(hello.as_ptr(), chunk[6..].as_ptr());
+    decoder.feed(b": start\n");
+    assert_eq!(decoder.next_event(), Ok(None));
+    let big = "x".repeat(5000);
+    // Alone in its chunk, first in a chunk, and last in a chunk.
+    let alone = Bytes::from(format!("data: {big}\n\n"));
+    let two = Bytes::from(format!("data: {big}\r\n\r\ndata: {big}\r\n\r\n"));
+    for chunk in [alone, two] {
+        decoder.feed_bytes(chunk.clone());
+        let mut at = 0;
+        while let Ok(Some(event)) = decoder.next_event() {
+            let data = event.into_data_bytes();
+            assert_eq!(data, big.as_bytes());
+            let offset = data.as_ptr() as usize - chunk.as_ptr() as usize;
+            assert!(
+                offset > at && offset < chunk.len(),
+                "not a slice of the chunk"
+            );
+            at = offset;
+        }
+        assert!(at > 0);
+    }
+    // Joined lines are a new string; into_data does not copy it again.
+    decoder.feed_bytes(Bytes::from_static(b"data: a\ndata: b\n\n"));
     let joined = decoder.next_event().ok().flatten().map(Event::into_data);
     assert_eq!(joined.as_deref(), Some("a\nb"));
+}
+
+#[test]
+fn events_alone_in_their_pieces_decode_like_the_whole_stream() {
+    // Servers flush one event per write: every piece starts idle. Mixed with pieces
+    // that are not a lone usual event.
+    let blocks = [
+        "data: {\"a\":1}\n\n",
+        "data: é\r\n\r\n",
+        "data:x\r\r",
+        ": keep-alive\n\n",
+        "event: e\ndata: typed\n\n",
+        "data: two\ndata: lines\n\n",
+        "id: 7\n\n",
+        "data: after id\n\n",
+        "data: more\n\ndata: in one piece\n\n",
+        "retry: 10\n",
+        "data: [DONE]\n\n",
+    ];
+    let whole = decode(&[blocks.concat().as_bytes()]);
+    assert_eq!(whole.0.len(), 9);
+    assert_eq!(whole.1, Ok(()));
+    let pieces: Vec<&[u8]> = blocks.iter().map(|b| b.as_bytes()).collect();
+    for how in [Feed::Slice, Feed::Bytes] {
+        assert_eq!(decode_with(Decoder::new(), &pieces, how), whole, "{how:?}");
+    }
+    // Errors in a lone event are reported as for the whole stream.
+    for bad in [&b"data: \xFF\n\n"[..], b"data: 0123456789x\n\n"] {
+        let mut input = b"data: ok\n\ndata: ok\n\n".to_vec();
+        input.extend_from_slice(bad);
+        let decoder = Decoder::with_max_event_size(10);
+        let whole = decode_with(decoder.clone(), &[&input], Feed::Slice);
+        assert!(whole.1.is_err());
+        for how in [Feed::Slice, Feed::Bytes] {
+            let pieces = [&input[..10], &input[10..20], &input[20..]];
+            assert_eq!(decode_with(decoder.clone(), &pieces, how), whole, "{how:?}");
+        }
+    }
 }
 
 #[test]
@@ -649,7 +746,10 @@ fn cloned_decoder_continues_independently() {
     for d in [&mut decoder, &mut clone] {
         d.feed(b"b\n\n");
         let event = d.next_event().ok().flatten().map(|e| summary(&e));
-        assert_eq!(event, Some(("message".into(), "ab".into(), Some("9".into()))));
+        assert_eq!(
+            event,
+            Some(("message".into(), "ab".into(), Some("9".into())))
+        );
     }
 }
 
@@ -673,8 +773,18 @@ fn error_display_names_the_problem() {
         text(SseError::EventTooLarge { limit: 10 }),
         "event stream event exceeds the maximum event size of 10 bytes"
     );
-    assert!(text(SseError::UnexpectedEof { partial_line_len: 3 }).contains("3 bytes"));
-    assert!(text(SseError::UnexpectedEof { partial_line_len: 0 }).contains("blank line"));
+    assert!(
+        text(SseError::UnexpectedEof {
+            partial_line_len: 3
+        })
+        .contains("3 bytes")
+    );
+    assert!(
+        text(SseError::UnexpectedEof {
+            partial_line_len: 0
+        })
+        .contains("blank line")
+    );
 }
 
 #[test]
