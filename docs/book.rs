@@ -26,6 +26,9 @@ pub mod errors {}
 #[doc = include_str!("src/testing.md")]
 pub mod testing {}
 
+#[doc = include_str!("src/performance.md")]
+pub mod performance {}
+
 #[doc = include_str!("src/architecture.md")]
 pub mod architecture {}
 
