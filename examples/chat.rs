@@ -13,7 +13,11 @@ use vllm_client::{StreamEvent, json};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let common::Setup { client, model, mock: _mock } = common::setup().await?;
+    let common::Setup {
+        client,
+        model,
+        mock: _mock,
+    } = common::setup().await?;
     let question = std::env::args()
         .nth(1)
         .unwrap_or_else(|| "Tell me, in one sentence, what vLLM is.".into());

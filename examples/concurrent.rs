@@ -11,7 +11,11 @@ use vllm_client::json;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let common::Setup { client, model, mock: _mock } = common::setup().await?;
+    let common::Setup {
+        client,
+        model,
+        mock: _mock,
+    } = common::setup().await?;
     let started = Instant::now();
     let tasks: Vec<_> = (0..32)
         .map(|i| {

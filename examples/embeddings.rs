@@ -14,7 +14,11 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let common::Setup { client, model, mock: _mock } = common::setup().await?;
+    let common::Setup {
+        client,
+        model,
+        mock: _mock,
+    } = common::setup().await?;
     let texts = [
         "A cat sits on the mat.",
         "A kitten rests on a rug.",

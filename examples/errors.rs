@@ -25,7 +25,11 @@ fn describe(what: &str, result: Result<vllm_client::ChatCompletionResponse, Vllm
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let common::Setup { client, model, mock: _mock } = common::setup().await?;
+    let common::Setup {
+        client,
+        model,
+        mock: _mock,
+    } = common::setup().await?;
     let ask = |client: &VllmClient, model: &str| {
         client
             .chat

@@ -10,7 +10,11 @@ use vllm_client::json;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let common::Setup { client, model, mock: _mock } = common::setup().await?;
+    let common::Setup {
+        client,
+        model,
+        mock: _mock,
+    } = common::setup().await?;
     let mut history = vec![json!({"role": "system", "content": "You are terse."})];
     for question in ["My name is Alice.", "What is my name?"] {
         history.push(json!({"role": "user", "content": question}));

@@ -13,7 +13,11 @@ const RED_PIXEL: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABC
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let common::Setup { client, model, mock: _mock } = common::setup().await?;
+    let common::Setup {
+        client,
+        model,
+        mock: _mock,
+    } = common::setup().await?;
     let messages = vec![Message::user_parts(vec![
         ContentPart::text("What colour is this image?"),
         ContentPart::image_url(RED_PIXEL),

@@ -20,7 +20,11 @@ fn get_weather(args: &WeatherArgs) -> serde_json::Value {
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let common::Setup { client, model, mock: _mock } = common::setup().await?;
+    let common::Setup {
+        client,
+        model,
+        mock: _mock,
+    } = common::setup().await?;
     let tools = json!([{
         "type": "function",
         "function": {
