@@ -116,16 +116,16 @@ impl RequestCore {
         }
         let mut body = self.body.clone();
         body.extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-        for key in required {
-            match body.get(*key) {
-                None | Some(Value::Null) => {
-                    return Err(VllmError::builder(format!(
-                        "`{key}` is required; set it with `.{key}(…)`"
-                    )));
-                }
-                _ => {}
-            }
-        }
+        check_required(&body, required)?;
+        Ok(body)
+    }
+
+    /// The body to send, moved out rather than copied (the request is being sent).
+    fn take_body(&mut self, required: &[&str]) -> Result<Map<String, Value>, VllmError> {
+        self.take_error()?;
+        let mut body = std::mem::take(&mut self.body);
+        body.extend(std::mem::take(&mut self.extra));
+        check_required(&body, required)?;
         Ok(body)
     }
 
@@ -189,7 +189,7 @@ impl RequestCore {
         required: &[&str],
     ) -> Result<Bytes, VllmError> {
         self.take_error()?;
-        let body = self.body(required)?;
+        let body = self.take_body(required)?;
         let response = self.prepare(route, Some(&body))?.send().await?;
         Ok(response.bytes().await?)
     }
@@ -230,7 +230,7 @@ impl RequestCore {
         required: &[&str],
     ) -> Result<Bytes, VllmError> {
         self.take_error()?;
-        let mut body = self.body(required)?;
+        let mut body = self.take_body(required)?;
         body.remove("stream");
         body.remove("stream_options");
         let request = self.prepare(Route::Api(path), Some(&body))?;
@@ -247,7 +247,7 @@ impl RequestCore {
         kind: StreamKind,
     ) -> Result<MessageStream, VllmError> {
         self.take_error()?;
-        let mut body = self.body(required)?;
+        let mut body = self.take_body(required)?;
         body.insert("stream".into(), Value::Bool(true));
         if !body.contains_key("stream_options") {
             body.insert(
@@ -266,6 +266,19 @@ impl RequestCore {
             .header("accept", "text/event-stream");
         let response = request.send().await?;
         Ok(MessageStream::new(response.into_events(), kind))
+    }
+}
+
+/// An error naming the first of `required` that `body` lacks (or has as `null`).
+fn check_required(body: &Map<String, Value>, required: &[&str]) -> Result<(), VllmError> {
+    match required
+        .iter()
+        .find(|key| body.get(**key).is_none_or(Value::is_null))
+    {
+        Some(key) => Err(VllmError::builder(format!(
+            "`{key}` is required; set it with `.{key}(…)`"
+        ))),
+        None => Ok(()),
     }
 }
 
