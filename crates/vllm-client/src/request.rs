@@ -188,9 +188,16 @@ impl RequestCore {
         route: Route<'_>,
         required: &[&str],
     ) -> Result<Bytes, VllmError> {
-        self.take_error()?;
         let body = self.take_body(required)?;
-        let response = self.prepare(route, Some(&body))?.send().await?;
+        self.post_body(route, &body).await
+    }
+
+    async fn post_body(
+        &self,
+        route: Route<'_>,
+        body: &Map<String, Value>,
+    ) -> Result<Bytes, VllmError> {
+        let response = self.prepare(route, Some(body))?.send().await?;
         Ok(response.bytes().await?)
     }
 
@@ -223,19 +230,17 @@ impl RequestCore {
         Ok(request.send().await?)
     }
 
-    /// POSTs the body to `path` and returns the response body.
+    /// POSTs the body to `path` without `stream` and `stream_options` (the whole answer at
+    /// once) and returns the response body.
     pub(crate) async fn send_json(
         mut self,
         path: &str,
         required: &[&str],
     ) -> Result<Bytes, VllmError> {
-        self.take_error()?;
         let mut body = self.take_body(required)?;
         body.remove("stream");
         body.remove("stream_options");
-        let request = self.prepare(Route::Api(path), Some(&body))?;
-        let response = request.send().await?;
-        Ok(response.bytes().await?)
+        self.post_body(Route::Api(path), &body).await
     }
 
     /// POSTs the body to `path` with `stream: true` (and `stream_options.include_usage`
@@ -246,7 +251,6 @@ impl RequestCore {
         required: &[&str],
         kind: StreamKind,
     ) -> Result<MessageStream, VllmError> {
-        self.take_error()?;
         let mut body = self.take_body(required)?;
         body.insert("stream".into(), Value::Bool(true));
         if !body.contains_key("stream_options") {

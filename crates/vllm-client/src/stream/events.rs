@@ -101,7 +101,7 @@ impl EventProcessor {
             self.finished = true;
             return;
         }
-        if event_type == "error" || looks_like_error(data) {
+        if event_type == "error" {
             if let Some(error) = parse_error_event(data) {
                 self.fail(error);
                 return;
@@ -109,14 +109,18 @@ impl EventProcessor {
         }
         match self.kind {
             StreamKind::Chat => match serde_json::from_str::<ChatCompletionChunk>(data) {
-                Ok(chunk) if is_error_object(&chunk.object, &chunk.extra) => {
+                Ok(chunk)
+                    if is_error_object(&chunk.object, chunk.choices.is_empty(), &chunk.extra) =>
+                {
                     self.fail_with_body(data)
                 }
                 Ok(chunk) => self.push_chunk(chunk),
                 Err(e) => self.fail(VllmError::decode("a stream chunk", data, e)),
             },
             StreamKind::Completion => match serde_json::from_str::<CompletionChunk>(data) {
-                Ok(chunk) if is_error_object(&chunk.object, &chunk.extra) => {
+                Ok(chunk)
+                    if is_error_object(&chunk.object, chunk.choices.is_empty(), &chunk.extra) =>
+                {
                     self.fail_with_body(data)
                 }
                 Ok(chunk) => self.push_completion_chunk(chunk),
@@ -125,7 +129,7 @@ impl EventProcessor {
         }
     }
 
-    /// An error object that the quick check missed (other spacing or member order).
+    /// A data line that parsed as a chunk but is an error object: the stream ends with it.
     fn fail_with_body(&mut self, data: &str) {
         let error = parse_error_event(data).unwrap_or_else(|| {
             VllmError::stream(format!("the server sent an error event: {data}"))
@@ -257,18 +261,12 @@ impl EventProcessor {
     }
 }
 
-/// Whether a parsed chunk is really an error object: `{"error": …}` or older vLLM's
-/// `{"object": "error", …}`.
-fn is_error_object(object: &str, extra: &vllm_types::Extra) -> bool {
-    object == "error" || extra.get("error").is_some_and(|e| !e.is_null())
-}
-
-/// A cheap check before trying to parse a chunk as an error body.
-fn looks_like_error(data: &str) -> bool {
-    let head = data.trim_start();
-    head.starts_with("{\"error\"")
-        || head.starts_with("{\"object\":\"error\"")
-        || head.starts_with("{\"detail\"")
+/// Whether a parsed chunk is really an error object: `{"error": …}`, older vLLM's
+/// `{"object": "error", …}` or FastAPI's `{"detail": …}` (chunks parse leniently, so an
+/// error body parses as a chunk with no choices and the error in `extra`).
+fn is_error_object(object: &str, no_choices: bool, extra: &vllm_types::Extra) -> bool {
+    let has = |key: &str| extra.get(key).is_some_and(|e| !e.is_null());
+    object == "error" || has("error") || (no_choices && has("detail"))
 }
 
 fn parse_error_event(data: &str) -> Option<VllmError> {
@@ -341,6 +339,8 @@ mod tests {
             r#"{"id":"c","error":{"message":"after id","type":"x","code":503}}"#,
             r#"{"object":"error","message":"older vLLM","type":"x","code":400}"#,
             r#"{"id":"c","object":"error","message":"older, reordered","code":400}"#,
+            r#"{"detail":"Not Found"}"#,
+            r#"{ "detail": [{"loc": ["body"], "msg": "Field required"}] }"#,
         ] {
             let events = run(&[data]);
             let StreamEvent::Error(e) = &events[0].1 else {
