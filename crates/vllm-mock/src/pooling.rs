@@ -15,7 +15,7 @@ use crate::routes::unit_vector;
 use crate::server::{Shared, now};
 use crate::template::render;
 use crate::tokenizer;
-use crate::validate::{Kind, check_types, parse_object, require, typed};
+use crate::validate::{Kind, check_types, parse_input_object, parse_object, require, typed};
 use crate::wire::{
     ClassifyListOut, ClassifyOut, PoolDataOut, PoolingListOut, PoolingOut, RerankDocumentOut,
     RerankOut, RerankResultOut, RerankUsageOut, ScoreListOut, ScoreOut, UsageOut,
@@ -198,10 +198,7 @@ pub(crate) fn pool(
     body: &[u8],
     behavior: &mut Option<Behavior>,
 ) -> Result<Reply, Reply> {
-    let body = parse_object(body)?;
-    if !body.contains_key("messages") {
-        require(&body, "input")?;
-    }
+    let body = parse_input_object(body)?;
     check_types(
         &body,
         &[
@@ -327,10 +324,7 @@ pub(crate) fn classify(
     body: &[u8],
     behavior: &mut Option<Behavior>,
 ) -> Result<Reply, Reply> {
-    let body = parse_object(body)?;
-    if !body.contains_key("messages") {
-        require(&body, "input")?;
-    }
+    let body = parse_input_object(body)?;
     check_types(
         &body,
         &[

@@ -13,7 +13,9 @@ use crate::reply::Reply;
 use crate::server::{Shared, VLLM_VERSION, now};
 use crate::template::chat_prompt;
 use crate::tokenizer;
-use crate::validate::{Kind, check_prompt_flags, check_types, parse_object, require, typed};
+use crate::validate::{
+    Kind, check_prompt_flags, check_types, parse_input_object, parse_object, require, typed,
+};
 use crate::wire::{
     DetokenizeOut, EmbeddingListOut, EmbeddingOut, ModelListOut, ModelOut, PermissionOut,
     TokenizeOut, UsageOut, VectorOut, VersionOut,
@@ -176,10 +178,7 @@ fn embeddings(
     body: &[u8],
     behavior: &mut Option<Behavior>,
 ) -> Result<Reply, Reply> {
-    let body = parse_object(body)?;
-    if !body.contains_key("messages") {
-        require(&body, "input")?;
-    }
+    let body = parse_input_object(body)?;
     check_types(
         &body,
         &[

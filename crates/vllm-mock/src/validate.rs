@@ -109,6 +109,15 @@ fn python_json_error(e: &serde_json::Error) -> String {
 }
 
 /// `Field required` for `field` when the body lacks it.
+/// Parses the body of a pooling-style request, which needs `input` unless it has `messages`.
+pub(crate) fn parse_input_object(body: &[u8]) -> Result<Map<String, Value>, Reply> {
+    let body = parse_object(body)?;
+    if !body.contains_key("messages") {
+        require(&body, "input")?;
+    }
+    Ok(body)
+}
+
 pub(crate) fn require(body: &Map<String, Value>, field: &str) -> Result<(), Reply> {
     if body.contains_key(field) {
         return Ok(());
