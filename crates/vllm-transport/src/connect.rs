@@ -25,6 +25,8 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 #[derive(Clone)]
 pub(crate) struct Connector {
     inner: Inner,
+    /// Plain TCP, for the `http://` requests whose connections this crate reads itself.
+    tcp: HttpConnector,
     timeout: Option<Duration>,
 }
 
@@ -37,6 +39,7 @@ impl Connector {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_keepalive(Some(TCP_KEEPALIVE));
+        let tcp = http.clone();
         #[cfg(feature = "rustls")]
         let inner = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
@@ -46,7 +49,26 @@ impl Connector {
             .wrap_connector(http);
         #[cfg(not(feature = "rustls"))]
         let inner = http;
-        Connector { inner, timeout }
+        Connector {
+            inner,
+            tcp,
+            timeout,
+        }
+    }
+
+    /// Opens a plain TCP connection to an `http://` URI's host (DNS and connect under the
+    /// connect timeout, `TCP_NODELAY`, keep-alive probes).
+    pub(crate) async fn connect_tcp(&self, dst: &Uri) -> Result<tokio::net::TcpStream, BoxError> {
+        let mut tcp = self.tcp.clone();
+        let connecting = tower_service::Service::call(&mut tcp, dst.clone());
+        let io = match self.timeout {
+            Some(after) => match tokio::time::timeout(after, connecting).await {
+                Ok(result) => result.map_err(boxed)?,
+                Err(_elapsed) => return Err(Box::new(ConnectTimedOut(after))),
+            },
+            None => connecting.await.map_err(boxed)?,
+        };
+        Ok(io.into_inner())
     }
 }
 

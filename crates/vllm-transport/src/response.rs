@@ -12,6 +12,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
+use crate::direct::DirectBody;
 use crate::error::{TimeoutKind, TransportError};
 use crate::event_stream::EventStream;
 use crate::sse::Decoder;
@@ -202,7 +203,7 @@ pub(crate) async fn collect_truncated(body: &mut BodyStream, buf: &mut BytesMut,
 /// between polls does not count. Dropping the stream before the body ended closes the
 /// connection.
 pub struct BodyStream {
-    body: Option<Incoming>,
+    body: Option<Inner>,
     idle: Option<Duration>,
     sleep: Option<Pin<Box<Sleep>>>,
     waiting: bool,
@@ -212,8 +213,24 @@ pub struct BodyStream {
     wait_deadline: Option<Instant>,
 }
 
+/// Where a body comes from.
+enum Inner {
+    /// hyper-util's pooled client (`https://`).
+    Hyper(Incoming),
+    /// A connection read directly (`http://`).
+    Direct(DirectBody),
+}
+
 impl BodyStream {
     pub(crate) fn new(body: Incoming, idle: Option<Duration>) -> Self {
+        Self::with_inner(Inner::Hyper(body), idle)
+    }
+
+    pub(crate) fn direct(body: DirectBody, idle: Option<Duration>) -> Self {
+        Self::with_inner(Inner::Direct(body), idle)
+    }
+
+    fn with_inner(body: Inner, idle: Option<Duration>) -> Self {
         BodyStream {
             body: Some(body),
             idle,
@@ -288,17 +305,21 @@ impl Body for BodyStream {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, TransportError>>> {
         let this = self.get_mut();
-        let Some(body) = this.body.as_mut() else {
-            return Poll::Ready(None);
+        let polled = match this.body.as_mut() {
+            None => return Poll::Ready(None),
+            Some(Inner::Hyper(body)) => Pin::new(body)
+                .poll_frame(cx)
+                .map_err(|err| TransportError::new_body(Box::new(err))),
+            Some(Inner::Direct(body)) => body.poll_data(cx).map_ok(Frame::data),
         };
-        match Pin::new(body).poll_frame(cx) {
+        match polled {
             Poll::Ready(Some(Ok(frame))) => {
                 this.waiting = false;
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(err))) => {
                 this.body = None;
-                Poll::Ready(Some(Err(TransportError::new_body(Box::new(err)))))
+                Poll::Ready(Some(Err(err)))
             }
             Poll::Ready(None) => {
                 this.body = None;
@@ -309,13 +330,22 @@ impl Body for BodyStream {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.body.as_ref().is_none_or(Body::is_end_stream)
+        match &self.body {
+            None => true,
+            Some(Inner::Hyper(body)) => body.is_end_stream(),
+            Some(Inner::Direct(body)) => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.body
-            .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
+        match &self.body {
+            None => SizeHint::with_exact(0),
+            Some(Inner::Hyper(body)) => body.size_hint(),
+            Some(Inner::Direct(body)) => match body.remaining() {
+                Some(exact) => SizeHint::with_exact(exact),
+                None => SizeHint::default(),
+            },
+        }
     }
 }
 

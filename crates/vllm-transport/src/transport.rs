@@ -14,6 +14,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Instant;
 
 use crate::connect::Connector;
+use crate::direct::{DirectPool, DirectRequest};
 use crate::error::{ConnectTimedOut, TimeoutKind, TransportError, find_in_chain};
 use crate::response::{BodyStream, Deadline, Response, collect_truncated};
 use crate::retry::Backoff;
@@ -78,7 +79,12 @@ pub struct Transport {
 }
 
 struct Shared {
+    /// `https://` requests (TLS, HTTP/2 over ALPN).
     client: Client<Connector, Full<Bytes>>,
+    /// `http://` requests: HTTP/1.1 connections whose bodies are read without a task in
+    /// between (see the `direct` module).
+    direct: Arc<DirectPool>,
+    connector: Connector,
     config: Config,
 }
 
@@ -209,11 +215,6 @@ impl Transport {
         deadline: Option<Deadline>,
     ) -> Result<Response, TransportError> {
         let config = &self.shared.config;
-        let mut request = http::Request::new(Full::new(req.body.clone()));
-        *request.method_mut() = req.method.clone();
-        *request.uri_mut() = req.uri.clone();
-        *request.headers_mut() = req.headers.clone();
-
         let head_limit = opts.response_head_timeout.and_then(|after| {
             let at = Instant::now().checked_add(after)?;
             Some((at, TimeoutKind::ResponseHead, after))
@@ -224,17 +225,14 @@ impl Transport {
             (head, total) => head.or(total),
         };
 
-        let pending = self.shared.client.request(request);
-        let result = match limit {
+        let pending = self.head(req, opts.idle_timeout);
+        let (parts, mut body) = match limit {
             Some((at, kind, after)) => match tokio::time::timeout_at(at, pending).await {
-                Ok(result) => result,
+                Ok(result) => result?,
                 Err(_elapsed) => return Err(TransportError::timeout(kind, after)),
             },
-            None => pending.await,
+            None => pending.await?,
         };
-        let response = result.map_err(client_error)?;
-        let (parts, incoming) = response.into_parts();
-        let mut body = BodyStream::new(incoming, opts.idle_timeout);
         if parts.status.is_success() {
             return Ok(Response::new(parts, body, deadline, config.max_body_size));
         }
@@ -253,6 +251,40 @@ impl Transport {
             parts.headers,
             buf.freeze(),
         ))
+    }
+}
+
+impl Transport {
+    /// Sends the request and waits for the response head: `http://` on the direct path,
+    /// `https://` through hyper-util's pooled client.
+    async fn head(
+        &self,
+        req: &Prepared,
+        idle_timeout: Option<Duration>,
+    ) -> Result<(http::response::Parts, BodyStream), TransportError> {
+        if req.uri.scheme() == Some(&Scheme::HTTP) {
+            let direct = DirectRequest {
+                method: &req.method,
+                uri: &req.uri,
+                headers: &req.headers,
+                body: &req.body,
+            };
+            let (parts, body) =
+                crate::direct::send(&self.shared.direct, &self.shared.connector, direct).await?;
+            return Ok((parts, BodyStream::direct(body, idle_timeout)));
+        }
+        let mut request = http::Request::new(Full::new(req.body.clone()));
+        *request.method_mut() = req.method.clone();
+        *request.uri_mut() = req.uri.clone();
+        *request.headers_mut() = req.headers.clone();
+        let response = self
+            .shared
+            .client
+            .request(request)
+            .await
+            .map_err(client_error)?;
+        let (parts, incoming) = response.into_parts();
+        Ok((parts, BodyStream::new(incoming, idle_timeout)))
     }
 }
 
@@ -552,7 +584,11 @@ impl TransportBuilder {
             .timer(TokioTimer::new())
             .pool_idle_timeout(self.pool_idle_timeout)
             .pool_max_idle_per_host(self.pool_max_idle_per_host);
-        let client = builder.build(connector);
+        let client = builder.build(connector.clone());
+        let direct = Arc::new(DirectPool::new(
+            self.pool_idle_timeout,
+            self.pool_max_idle_per_host,
+        ));
 
         let mut headers = HeaderMap::new();
         headers.insert(USER_AGENT, self.user_agent);
@@ -564,6 +600,8 @@ impl TransportBuilder {
         Ok(Transport {
             shared: Arc::new(Shared {
                 client,
+                direct,
+                connector,
                 config: Config {
                     connect_timeout: self.connect_timeout,
                     response_head_timeout: self.response_head_timeout,

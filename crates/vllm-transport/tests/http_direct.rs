@@ -1,0 +1,247 @@
+//! `http://` requests go over connections the transport reads itself (no connection task):
+//! response framing, connection reuse and its limits, stale pooled connections, and bad
+//! responses.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::error::Error as _;
+
+use support::{Server, chunked_head, response};
+use vllm_transport::{Transport, TransportError};
+
+/// The error and its sources, joined.
+fn chain(err: &TransportError) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+async fn get_body(transport: &Transport, server: &Server) -> Result<Vec<u8>, TransportError> {
+    let response = transport.get(server.url("/x")).send().await?;
+    Ok(response.bytes().await?.to_vec())
+}
+
+#[tokio::test]
+async fn idle_connection_closed_by_the_server_is_not_reused() {
+    // Each connection answers one request, then the server closes it.
+    let server = Server::start(|mut conn| async move {
+        if conn.read_request().await.is_some() {
+            conn.write(&response("200 OK", &[], b"one")).await.unwrap();
+        }
+    })
+    .await;
+    let transport = support::builder().max_retries(0).build().unwrap();
+    for _ in 0..3 {
+        assert_eq!(get_body(&transport, &server).await.unwrap(), b"one");
+        // Let the close reach the client before the next checkout.
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(server.connections(), 3);
+    assert_eq!(server.requests(), 3);
+}
+
+#[tokio::test]
+async fn request_on_a_pooled_connection_closed_without_reply_goes_out_again() {
+    // The first connection answers its first request, then reads the second and closes
+    // without a reply (an idle connection the server closed as the request arrived).
+    let server = Server::start(|mut conn| async move {
+        while let Some(req) = conn.read_request().await {
+            if conn.index == 0 && req.number == 2 {
+                return;
+            }
+            let body = format!("request {}", req.number);
+            conn.write(&response("200 OK", &[], body.as_bytes()))
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    let transport = support::builder().max_retries(0).build().unwrap();
+    assert_eq!(get_body(&transport, &server).await.unwrap(), b"request 1");
+    assert_eq!(get_body(&transport, &server).await.unwrap(), b"request 3");
+    assert_eq!(server.connections(), 2);
+}
+
+#[tokio::test]
+async fn new_connection_closed_without_reply_is_an_error() {
+    let server = Server::start(|mut conn| async move {
+        conn.read_request().await;
+    })
+    .await;
+    let transport = support::builder().max_retries(0).build().unwrap();
+    let err = get_body(&transport, &server).await.unwrap_err();
+    assert!(!err.is_status() && !err.is_timeout(), "{err:?}");
+    assert!(
+        chain(&err).contains("closed before the response head"),
+        "{}",
+        chain(&err)
+    );
+    assert_eq!(server.requests(), 1, "sent once, not again");
+}
+
+#[tokio::test]
+async fn connection_close_response_is_not_reused() {
+    let server =
+        Server::respond_always(response("200 OK", &[("connection", "close")], b"bye")).await;
+    let transport = support::builder().build().unwrap();
+    for _ in 0..2 {
+        assert_eq!(get_body(&transport, &server).await.unwrap(), b"bye");
+    }
+    assert_eq!(server.connections(), 2);
+}
+
+#[tokio::test]
+async fn body_without_length_ends_at_close() {
+    let server = Server::start(|mut conn| async move {
+        conn.read_request().await;
+        conn.write(b"HTTP/1.0 200 OK\r\ncontent-type: text/plain\r\n\r\nhello ")
+            .await
+            .unwrap();
+        conn.write(b"world").await.unwrap();
+    })
+    .await;
+    let transport = support::builder().build().unwrap();
+    assert_eq!(get_body(&transport, &server).await.unwrap(), b"hello world");
+    // Read to its close, so not reused.
+    assert_eq!(get_body(&transport, &server).await.unwrap(), b"hello world");
+    assert_eq!(server.connections(), 2);
+}
+
+#[tokio::test]
+async fn informational_responses_are_skipped() {
+    let mut reply =
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 103 Early Hints\r\nlink: </a>\r\n\r\n".to_vec();
+    reply.extend_from_slice(&response("200 OK", &[("x-final", "yes")], b"ok"));
+    let server = Server::respond_always(reply).await;
+    let transport = support::builder().build().unwrap();
+    let response = transport.get(server.url("/")).send().await.unwrap();
+    assert_eq!(response.headers()["x-final"], "yes");
+    assert_eq!(&response.bytes().await.unwrap()[..], b"ok");
+}
+
+#[tokio::test]
+async fn chunked_body_in_any_segmentation_then_reuse() {
+    // Many chunks in one segment, a chunk split across segments, a chunk extension, a
+    // bare-LF line end and a trailer; then the connection serves a second request.
+    let server = Server::start(|mut conn| async move {
+        while let Some(req) = conn.read_request().await {
+            conn.write(&chunked_head("200 OK", &[])).await.unwrap();
+            conn.write(b"3\r\nabc\r\n2\r\nde\r\n1;name=v\r\nf\r\n4\r\nghi")
+                .await
+                .unwrap();
+            conn.write(b"j\r\n5\nklmno\n").await.unwrap();
+            let last = format!("{:x}\r\n#{}\r\n0\r\nx-trailer: 1\r\n\r\n", 2, req.number);
+            conn.write(last.as_bytes()).await.unwrap();
+        }
+    })
+    .await;
+    let transport = support::builder().build().unwrap();
+    assert_eq!(
+        get_body(&transport, &server).await.unwrap(),
+        b"abcdefghijklmno#1"
+    );
+    assert_eq!(
+        get_body(&transport, &server).await.unwrap(),
+        b"abcdefghijklmno#2"
+    );
+    assert_eq!(server.connections(), 1);
+}
+
+#[tokio::test]
+async fn bytes_after_the_response_prevent_reuse() {
+    let mut reply = response("200 OK", &[], b"ok");
+    reply.extend_from_slice(b"unexpected");
+    let server = Server::respond_always(reply).await;
+    let transport = support::builder().build().unwrap();
+    for _ in 0..2 {
+        assert_eq!(get_body(&transport, &server).await.unwrap(), b"ok");
+    }
+    assert_eq!(server.connections(), 2);
+}
+
+#[tokio::test]
+async fn malformed_responses_are_clear_errors() {
+    let cases: [(&[u8], &str); 4] = [
+        (b"HTTP/1.1 2x0 OK\r\n\r\n", "invalid HTTP response head"),
+        (
+            b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\ncontent-length: 4\r\n\r\nabc",
+            "conflicting content-length",
+        ),
+        (
+            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
+            "invalid chunked body",
+        ),
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\nupgrade: x\r\n\r\n",
+            "switched protocols",
+        ),
+    ];
+    for (reply, expected) in cases {
+        let server = Server::respond_always(reply.to_vec()).await;
+        let transport = support::builder().max_retries(0).build().unwrap();
+        let err = get_body(&transport, &server).await.unwrap_err();
+        assert!(chain(&err).contains(expected), "{}", chain(&err));
+    }
+}
+
+#[tokio::test]
+async fn oversized_response_heads_are_refused() {
+    let big = format!("HTTP/1.1 200 OK\r\nx-big: {}\r\n\r\n", "y".repeat(70_000));
+    let mut many = "HTTP/1.1 200 OK\r\n".to_owned();
+    for i in 0..200 {
+        many.push_str(&format!("x-filler-{i}: y\r\n"));
+    }
+    many.push_str("\r\n");
+    for (reply, expected) in [(big, "larger than 64 KiB"), (many, "too many headers")] {
+        let server = Server::respond_always(reply.into_bytes()).await;
+        let transport = support::builder().max_retries(0).build().unwrap();
+        let err = get_body(&transport, &server).await.unwrap_err();
+        assert!(chain(&err).contains(expected), "{}", chain(&err));
+    }
+}
+
+#[tokio::test]
+async fn request_line_host_and_a_large_body_arrive_exactly() {
+    let server = Server::start(|mut conn| async move {
+        while let Some(req) = conn.read_request().await {
+            let summary = format!(
+                "{} {} host={} len={} sum={}",
+                req.method,
+                req.path,
+                req.header("host").unwrap_or("-"),
+                req.body.len(),
+                req.body.iter().map(|b| u64::from(*b)).sum::<u64>()
+            );
+            conn.write(&response("200 OK", &[], summary.as_bytes()))
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    let transport = support::builder().build().unwrap();
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let expected_sum: u64 = body.iter().map(|b| u64::from(*b)).sum();
+    for body in [body, b"{}".to_vec()] {
+        let len = body.len();
+        let sum: u64 = body.iter().map(|b| u64::from(*b)).sum();
+        let got = transport
+            .post(server.url("/v1/x?y=1"))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap();
+        let expected = format!("POST /v1/x?y=1 host={} len={len} sum={sum}", server.addr());
+        assert_eq!(String::from_utf8_lossy(&got), expected);
+    }
+    assert!(expected_sum > 0);
+    assert_eq!(server.connections(), 1);
+}
