@@ -1,6 +1,7 @@
 //! [`Extra`]: the members of a JSON object that a model does not name.
 
 use std::ops::{Deref, DerefMut};
+use std::sync::LazyLock;
 
 use serde_json::{Map, Value};
 
@@ -28,13 +29,19 @@ use serde_json::{Map, Value};
 /// which defaulted fields were missing), so that `"logprobs": null` is written back as it came
 /// and a member the server left out is not invented. That record is not part of equality: two
 /// values that differ only in it compare equal.
+///
+/// It is 24 bytes: the map is allocated only when a member is added (most parsed objects have
+/// none), which keeps the models small to move while a stream chunk is parsed.
 #[derive(Clone, Default)]
 pub struct Extra {
-    members: Map<String, Value>,
+    members: Option<Box<Map<String, Value>>>,
     /// Bit `i` set: the model's field number `i` was an explicit `null` in the input (optional
     /// fields) or missing from it (defaulted fields).
-    nulls: u128,
+    nulls: [u64; 2],
 }
+
+/// What an `Extra` without members dereferences to.
+static EMPTY: LazyLock<Map<String, Value>> = LazyLock::new(Map::new);
 
 impl Extra {
     /// An empty set of members.
@@ -44,50 +51,53 @@ impl Extra {
 
     /// The members as a map.
     pub fn into_map(self) -> Map<String, Value> {
-        self.members
+        self.members.map_or_else(Map::new, |members| *members)
     }
 
     pub(crate) fn is_null_field(&self, bit: u8) -> bool {
-        self.nulls & (1u128 << bit) != 0
+        self.nulls[usize::from(bit >> 6)] & (1u64 << (bit & 63)) != 0
     }
 
     pub(crate) fn set_null_field(&mut self, bit: u8) {
-        self.nulls |= 1u128 << bit;
+        self.nulls[usize::from(bit >> 6)] |= 1u64 << (bit & 63);
     }
 
     pub(crate) fn clear_null_field(&mut self, bit: u8) {
-        self.nulls &= !(1u128 << bit);
+        self.nulls[usize::from(bit >> 6)] &= !(1u64 << (bit & 63));
     }
 }
 
 impl std::fmt::Debug for Extra {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.members.fmt(f)
+        (**self).fmt(f)
     }
 }
 
 impl PartialEq for Extra {
     fn eq(&self, other: &Self) -> bool {
-        self.members == other.members
+        **self == **other
     }
 }
 
 impl Deref for Extra {
     type Target = Map<String, Value>;
     fn deref(&self) -> &Self::Target {
-        &self.members
+        self.members.as_deref().unwrap_or(&EMPTY)
     }
 }
 
 impl DerefMut for Extra {
     fn deref_mut(&mut self) -> &mut Self::Target {
-        &mut self.members
+        self.members.get_or_insert_with(Box::default)
     }
 }
 
 impl From<Map<String, Value>> for Extra {
     fn from(members: Map<String, Value>) -> Self {
-        Self { members, nulls: 0 }
+        Self {
+            members: (!members.is_empty()).then(|| Box::new(members)),
+            nulls: [0; 2],
+        }
     }
 }
 
@@ -101,6 +111,6 @@ impl<'a> IntoIterator for &'a Extra {
     type Item = (&'a String, &'a Value);
     type IntoIter = serde_json::map::Iter<'a>;
     fn into_iter(self) -> Self::IntoIter {
-        self.members.iter()
+        (**self).iter()
     }
 }
