@@ -49,7 +49,7 @@ use clients::{Impl, expected_stream};
 const LAYERS: [(Impl, &str); 4] = [
     (
         Impl::BodyNoIdle,
-        "transport body frames only, idle timeout off (HTTP/1, chunked decoding, hyper's body channel)",
+        "transport body frames only, idle timeout off (socket reads, HTTP/1 chunked decoding)",
     ),
     (
         Impl::Body,

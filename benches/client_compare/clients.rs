@@ -454,7 +454,7 @@ mod v014 {
 }
 
 /// The layers under our facade, to see where its time goes: the transport's body frames
-/// (`Body`: HTTP, chunked decoding, hyper's body channel, the idle timer) and its SSE events
+/// (`Body`: socket reads, chunked decoding, the idle timer) and its SSE events
 /// (`Sse`: the same plus SSE decoding). Configured like the facade configures a stream.
 mod layers {
     use std::time::Instant;

@@ -2,7 +2,9 @@
 
 use std::collections::VecDeque;
 
-use vllm_types::{ChatCompletionChunk, CompletionChunk, ErrorResponse};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use vllm_types::{CompletionChunk, ErrorResponse, FinishReason, ToolCallDelta};
 
 use super::StreamKind;
 
@@ -108,12 +110,8 @@ impl EventProcessor {
             }
         }
         match self.kind {
-            StreamKind::Chat => match serde_json::from_str::<ChatCompletionChunk>(data) {
-                Ok(chunk)
-                    if is_error_object(&chunk.object, chunk.choices.is_empty(), &chunk.extra) =>
-                {
-                    self.fail_with_body(data)
-                }
+            StreamKind::Chat => match serde_json::from_str::<StreamChunk<'_>>(data) {
+                Ok(chunk) if chunk.is_error_object() => self.fail_with_body(data),
                 Ok(chunk) => self.push_chunk(chunk),
                 Err(e) => self.fail(VllmError::decode("a stream chunk", data, e)),
             },
@@ -167,7 +165,7 @@ impl EventProcessor {
         }
     }
 
-    fn push_chunk(&mut self, chunk: ChatCompletionChunk) {
+    fn push_chunk(&mut self, chunk: StreamChunk<'_>) {
         for choice in chunk.choices {
             let index = choice.index;
             let delta = choice.delta;
@@ -258,6 +256,58 @@ impl EventProcessor {
             self.queue_complete(index, &mut complete);
         }
         self.scratch = complete;
+    }
+}
+
+/// What the event stream reads of a chat completion chunk (`vllm_types::ChatCompletionChunk`
+/// in full is for callers that want the chunks themselves). The members it does not use
+/// (`id`, `model`, `created`, …) are skipped without being copied, so a token costs one
+/// allocation (its text) and little moving of large values.
+#[derive(Deserialize)]
+struct StreamChunk<'a> {
+    #[serde(default, borrow)]
+    object: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    choices: Vec<StreamChoice>,
+    #[serde(default)]
+    usage: Option<vllm_types::Usage>,
+    /// `{"error": …}` in place of a chunk.
+    #[serde(default)]
+    error: Option<IgnoredAny>,
+    /// FastAPI's `{"detail": …}` in place of a chunk.
+    #[serde(default)]
+    detail: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct StreamChoice {
+    #[serde(default)]
+    index: u32,
+    #[serde(default)]
+    delta: StreamDelta,
+    #[serde(default)]
+    finish_reason: Option<FinishReason>,
+}
+
+#[derive(Deserialize, Default)]
+struct StreamDelta {
+    #[serde(default)]
+    content: Option<String>,
+    #[serde(default)]
+    reasoning: Option<String>,
+    #[serde(default)]
+    reasoning_content: Option<String>,
+    #[serde(default)]
+    tool_calls: Option<Vec<ToolCallDelta>>,
+}
+
+impl StreamChunk<'_> {
+    /// Whether the chunk is really an error object: `{"error": …}`, older vLLM's
+    /// `{"object": "error", …}` or FastAPI's `{"detail": …}` with no choices.
+    fn is_error_object(&self) -> bool {
+        self.object.as_deref() == Some("error")
+            || self.error.is_some()
+            || (self.choices.is_empty() && self.detail.is_some())
     }
 }
 
