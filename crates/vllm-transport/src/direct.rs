@@ -43,11 +43,24 @@ const MIN_READ: usize = 8 * 1024;
 /// Largest read size of a body.
 const MAX_READ: usize = 64 * 1024;
 
+/// How often idle connections are checked for a hang-up or expiry while any are pooled.
+const REAP_EVERY: Duration = Duration::from_secs(5);
+
 /// The idle connections of the direct path, per `host:port`.
+///
+/// While it holds any, a task checks them every [`REAP_EVERY`] and closes the ones the server
+/// closed (so they do not linger half-closed) or that passed the idle timeout. The task holds
+/// the pool weakly and ends when the pool is empty or gone.
 pub(crate) struct DirectPool {
-    idle: Mutex<HashMap<Box<str>, Vec<IdleConn>>>,
+    idle: Mutex<Idle>,
     idle_timeout: Option<Duration>,
     max_idle_per_host: usize,
+}
+
+#[derive(Default)]
+struct Idle {
+    hosts: HashMap<Box<str>, Vec<IdleConn>>,
+    reaper_running: bool,
 }
 
 struct IdleConn {
@@ -58,22 +71,28 @@ struct IdleConn {
 impl DirectPool {
     pub(crate) fn new(idle_timeout: Option<Duration>, max_idle_per_host: usize) -> Self {
         DirectPool {
-            idle: Mutex::new(HashMap::new()),
+            idle: Mutex::new(Idle::default()),
             idle_timeout,
             max_idle_per_host,
         }
     }
 
+    fn lock(&self) -> std::sync::MutexGuard<'_, Idle> {
+        self.idle.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn is_expired(&self, conn: &IdleConn, now: Instant) -> bool {
+        self.idle_timeout
+            .is_some_and(|timeout| now.saturating_duration_since(conn.since) >= timeout)
+    }
+
     /// The most recently used idle connection to `key` that is still open, if any.
     fn checkout(&self, key: &str) -> Option<TcpStream> {
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-        let conns = idle.get_mut(key)?;
+        let mut idle = self.lock();
+        let conns = idle.hosts.get_mut(key)?;
         let now = Instant::now();
         while let Some(conn) = conns.pop() {
-            let expired = self
-                .idle_timeout
-                .is_some_and(|timeout| now.saturating_duration_since(conn.since) >= timeout);
-            if !expired && is_open(&conn.stream) {
+            if !self.is_expired(&conn, now) && is_open(&conn.stream) {
                 return Some(conn.stream);
             }
         }
@@ -81,20 +100,57 @@ impl DirectPool {
     }
 
     /// Keeps `stream` for reuse (or closes it when the host already has enough idle ones).
-    fn checkin(&self, key: &str, stream: TcpStream) {
+    fn checkin(self: &Arc<Self>, key: &str, stream: TcpStream) {
         if self.max_idle_per_host == 0 {
             return;
         }
-        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        let conns = idle.entry(key.into()).or_default();
-        // Expired ones go first, so a pool nobody checks out from does not keep them.
-        if let Some(timeout) = self.idle_timeout {
-            conns.retain(|c| now.saturating_duration_since(c.since) < timeout);
-        }
-        if conns.len() < self.max_idle_per_host {
+        let start_reaper = {
+            let mut idle = self.lock();
+            let conns = idle.hosts.entry(key.into()).or_default();
+            conns.retain(|c| !self.is_expired(c, now));
+            if conns.len() >= self.max_idle_per_host {
+                return;
+            }
             conns.push(IdleConn { stream, since: now });
+            !std::mem::replace(&mut idle.reaper_running, true)
+        };
+        if start_reaper {
+            self.start_reaper();
         }
+    }
+
+    fn start_reaper(self: &Arc<Self>) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            self.lock().reaper_running = false;
+            return;
+        };
+        let pool = Arc::downgrade(self);
+        runtime.spawn(async move {
+            loop {
+                tokio::time::sleep(REAP_EVERY).await;
+                let Some(pool) = pool.upgrade() else {
+                    return;
+                };
+                if !pool.prune() {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Closes idle connections that expired or were closed by the server. Returns whether
+    /// any are left (if not, the reaper stops; the next check-in starts it again).
+    fn prune(&self) -> bool {
+        let now = Instant::now();
+        let mut idle = self.lock();
+        idle.hosts.retain(|_, conns| {
+            conns.retain(|c| !self.is_expired(c, now) && is_open(&c.stream));
+            !conns.is_empty()
+        });
+        let any = !idle.hosts.is_empty();
+        idle.reaper_running = any;
+        any
     }
 }
 
@@ -129,31 +185,44 @@ pub(crate) async fn send(
 ) -> Result<(http::response::Parts, DirectBody), TransportError> {
     let key = pool_key(req.uri);
     let head = encode_head(&req);
+    let idempotent = matches!(
+        *req.method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
+    );
+    let mut use_pool = true;
     loop {
-        let (stream, reused) = match pool.checkout(&key) {
+        let (stream, reused) = match use_pool.then(|| pool.checkout(&key)).flatten() {
             Some(stream) => (stream, true),
             None => (connect(connector, req.uri).await?, false),
         };
-        match exchange(stream, &head, req.body).await {
-            Ok((parts, stream, buf)) => {
+        match exchange(stream, &head, req.body, idempotent).await {
+            Ok(exchanged) => {
+                let Exchanged {
+                    parts,
+                    stream,
+                    buf,
+                    request_sent,
+                } = exchanged;
                 let framing = framing(req.method, &parts)?;
-                let keep_alive = keep_alive(&parts, &framing);
+                let keep_alive = request_sent && keep_alive(&parts, &framing);
                 let mut body = DirectBody {
                     stream: Some(stream),
                     buf,
                     framing,
                     read_size: MIN_READ,
+                    trailers: Trailers::default(),
                     release: keep_alive.then(|| (Arc::clone(pool), key)),
                 };
                 body.release_if_done();
                 return Ok((parts, body));
             }
-            // The server closed the idle connection before reading the request: nothing
-            // was processed, so the request goes out again on a new connection.
-            Err(Failure::Stale(err)) if reused => {
-                tracing::debug!(error = %err, "pooled connection was closed; reconnecting");
+            // The pooled connection had been closed by the server, and the request cannot
+            // have been processed: it goes out once more, on a new connection.
+            Err(Failure::Resend(err)) if reused => {
+                tracing::debug!(error = %err, "pooled connection was closed; sending again");
+                use_pool = false;
             }
-            Err(Failure::Stale(err)) | Err(Failure::Other(err)) => return Err(err),
+            Err(Failure::Resend(err) | Failure::Other(err)) => return Err(err),
         }
     }
 }
@@ -179,19 +248,19 @@ async fn connect(connector: &Connector, uri: &Uri) -> Result<TcpStream, Transpor
 
 /// The request line and headers, then the body if it is small (one write, one packet).
 fn encode_head(req: &DirectRequest<'_>) -> BytesMut {
-    let path = req
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .filter(|p| !p.is_empty())
-        .unwrap_or("/");
     let inline_body = req.body.len() <= MAX_INLINE_BODY;
     let mut out = BytesMut::with_capacity(
         256 + req.headers.len() * 64 + if inline_body { req.body.len() } else { 0 },
     );
     out.extend_from_slice(req.method.as_str().as_bytes());
     out.extend_from_slice(b" ");
-    out.extend_from_slice(path.as_bytes());
+    // Origin form: the path ("/" when empty) and the query.
+    let path = req.uri.path();
+    out.extend_from_slice(if path.is_empty() { "/" } else { path }.as_bytes());
+    if let Some(query) = req.uri.query() {
+        out.extend_from_slice(b"?");
+        out.extend_from_slice(query.as_bytes());
+    }
     out.extend_from_slice(b" HTTP/1.1\r\n");
     if !req.headers.contains_key(HOST) {
         out.extend_from_slice(b"host: ");
@@ -222,26 +291,46 @@ fn encode_head(req: &DirectRequest<'_>) -> BytesMut {
     out
 }
 
-/// Why an exchange failed: `Stale` when the connection gave no response byte at all (it was
-/// closed, or reset while writing), which on a reused connection means it had gone stale.
+/// Why an exchange failed. `Resend`: no byte of a response arrived and the server cannot
+/// have processed the request (writing it failed, or it is idempotent), so on a reused
+/// connection, which the server may have closed while it was idle, it can go out again.
 enum Failure {
-    Stale(TransportError),
+    Resend(TransportError),
     Other(TransportError),
 }
 
-/// Writes the request and reads the response head. Returns the head, the connection and
-/// whatever of the body was read with the head.
+struct Exchanged {
+    parts: http::response::Parts,
+    stream: TcpStream,
+    /// What of the body arrived with the head.
+    buf: BytesMut,
+    /// Whether the whole request was written (the server may answer before reading it all;
+    /// the connection is then not reused).
+    request_sent: bool,
+}
+
+/// Writes the request and reads the response head. Stops writing if the server answers
+/// first (an error status before it read a large body).
 async fn exchange(
     stream: TcpStream,
     head: &[u8],
     body: &Bytes,
-) -> Result<(http::response::Parts, TcpStream, BytesMut), Failure> {
-    let stale = |err: io::Error| Failure::Stale(TransportError::request(Box::new(err)));
-    write_all(&stream, head).await.map_err(stale)?;
-    if body.len() > MAX_INLINE_BODY {
-        write_all(&stream, body).await.map_err(stale)?;
-    }
+    idempotent: bool,
+) -> Result<Exchanged, Failure> {
+    let request_error = |err: io::Error| TransportError::request(Box::new(err));
     let mut buf = BytesMut::with_capacity(MIN_READ);
+    let mut request_sent = write_unless_answered(&stream, head, &mut buf).await;
+    if body.len() > MAX_INLINE_BODY && matches!(request_sent, Ok(true)) {
+        request_sent = write_unless_answered(&stream, body, &mut buf).await;
+    }
+    let request_sent = match request_sent {
+        Ok(sent) => sent,
+        // The server did not get the whole request, so it did not process it.
+        Err(err) if buf.is_empty() => return Err(Failure::Resend(request_error(err))),
+        // It answered, then the connection failed: read what it answered.
+        Err(_) => false,
+    };
+    let mut got_bytes = !buf.is_empty();
     loop {
         match parse_head(&buf).map_err(Failure::Other)? {
             Some((parts, len)) => {
@@ -256,7 +345,12 @@ async fn exchange(
                     // 100 Continue, 103 Early Hints: the real response follows.
                     continue;
                 }
-                return Ok((parts, stream, buf));
+                return Ok(Exchanged {
+                    parts,
+                    stream,
+                    buf,
+                    request_sent,
+                });
             }
             None if buf.len() >= MAX_HEAD => {
                 return Err(Failure::Other(TransportError::request(
@@ -268,38 +362,56 @@ async fn exchange(
         if buf.capacity() - buf.len() < 1024 {
             buf.reserve(MIN_READ);
         }
-        let nothing_yet = buf.is_empty();
-        let read = poll_fn(|cx| poll_read(&stream, &mut buf, cx)).await;
-        match read {
-            Ok(0) => {
-                let err = io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "the connection closed before the response head was complete",
-                );
-                return Err(if nothing_yet {
-                    stale(err)
-                } else {
-                    Failure::Other(TransportError::request(Box::new(err)))
-                });
+        let err = match poll_fn(|cx| poll_read(&stream, &mut buf, cx)).await {
+            Ok(0) => io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the connection closed before the response head was complete",
+            ),
+            Ok(_) => {
+                got_bytes = true;
+                continue;
             }
-            Ok(_) => {}
-            Err(err) if nothing_yet => return Err(stale(err)),
-            Err(err) => return Err(Failure::Other(TransportError::request(Box::new(err)))),
-        }
+            Err(err) => err,
+        };
+        return Err(if !got_bytes && (idempotent || !request_sent) {
+            Failure::Resend(request_error(err))
+        } else {
+            Failure::Other(request_error(err))
+        });
     }
 }
 
-async fn write_all(stream: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
-    while !bytes.is_empty() {
-        stream.writable().await?;
-        match stream.try_write(bytes) {
-            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-            Ok(n) => bytes = &bytes[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-            Err(e) => return Err(e),
+/// Writes `bytes` unless the server starts to answer first, whose first bytes then go to
+/// `buf`. `Ok(true)`: all written; `Ok(false)`: the server answered (or closed) first.
+async fn write_unless_answered(
+    stream: &TcpStream,
+    mut bytes: &[u8],
+    buf: &mut BytesMut,
+) -> io::Result<bool> {
+    poll_fn(|cx| {
+        loop {
+            if bytes.is_empty() {
+                return Poll::Ready(Ok(true));
+            }
+            if let Poll::Ready(ready) = stream.poll_read_ready(cx) {
+                ready?;
+                match stream.try_read_buf(buf) {
+                    Ok(_) => return Poll::Ready(Ok(false)),
+                    // Readiness was stale; it is cleared now.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Poll::Ready(Err(e)),
+                }
+            }
+            ready!(stream.poll_write_ready(cx))?;
+            match stream.try_write(bytes) {
+                Ok(0) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                Ok(n) => bytes = &bytes[n..],
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(e) => return Poll::Ready(Err(e)),
+            }
         }
-    }
-    Ok(())
+    })
+    .await
 }
 
 /// Reads what the socket has into `buf`'s spare capacity; `Ok(0)` at the end of the stream.
@@ -386,6 +498,8 @@ enum Chunk {
 
 /// The body framing of a response (RFC 9112, section 6.3).
 fn framing(method: &Method, parts: &http::response::Parts) -> Result<Framing, TransportError> {
+    let invalid =
+        |what: &str| TransportError::request(format!("invalid HTTP response head: {what}").into());
     if *method == Method::HEAD
         || parts.status == StatusCode::NO_CONTENT
         || parts.status == StatusCode::NOT_MODIFIED
@@ -393,6 +507,9 @@ fn framing(method: &Method, parts: &http::response::Parts) -> Result<Framing, Tr
         return Ok(Framing::Length(0));
     }
     if let Some(te) = parts.headers.get_all(TRANSFER_ENCODING).iter().next_back() {
+        if parts.version != Version::HTTP_11 {
+            return Err(invalid("transfer-encoding in an HTTP/1.0 response"));
+        }
         let last = te
             .to_str()
             .ok()
@@ -405,14 +522,11 @@ fn framing(method: &Method, parts: &http::response::Parts) -> Result<Framing, Tr
     }
     let mut length = None;
     for value in parts.headers.get_all(CONTENT_LENGTH) {
-        for item in value.to_str().unwrap_or("x").split(',') {
-            let parsed: u64 = item.trim().parse().map_err(|_| {
-                TransportError::request("invalid HTTP response head: bad content-length".into())
-            })?;
+        for item in value.as_bytes().split(|&b| b == b',') {
+            let parsed =
+                parse_digits(item.trim_ascii()).ok_or_else(|| invalid("bad content-length"))?;
             if length.is_some_and(|l| l != parsed) {
-                return Err(TransportError::request(
-                    "invalid HTTP response head: conflicting content-length values".into(),
-                ));
+                return Err(invalid("conflicting content-length values"));
             }
             length = Some(parsed);
         }
@@ -420,9 +534,27 @@ fn framing(method: &Method, parts: &http::response::Parts) -> Result<Framing, Tr
     Ok(length.map_or(Framing::Eof, Framing::Length))
 }
 
+/// `1*DIGIT` as a `u64`; `None` for anything else (signs, spaces, overflow).
+fn parse_digits(digits: &[u8]) -> Option<u64> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u64, |n, &b| {
+        if b.is_ascii_digit() {
+            n.checked_mul(10)?.checked_add(u64::from(b - b'0'))
+        } else {
+            None
+        }
+    })
+}
+
 /// Whether the connection can carry another request after this response's body.
 fn keep_alive(parts: &http::response::Parts, framing: &Framing) -> bool {
     if parts.version != Version::HTTP_11 || *framing == Framing::Eof {
+        return false;
+    }
+    // Both framings at once is a message a proxy may have read differently: close after it.
+    if parts.headers.contains_key(TRANSFER_ENCODING) && parts.headers.contains_key(CONTENT_LENGTH) {
         return false;
     }
     !parts.headers.get_all(CONNECTION).iter().any(|value| {
@@ -430,6 +562,36 @@ fn keep_alive(parts: &http::response::Parts, framing: &Framing) -> bool {
             .to_str()
             .is_ok_and(|v| v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close")))
     })
+}
+
+/// The trailer section of a chunked body, as it is read.
+#[derive(Debug, Default)]
+struct Trailers {
+    fields: Option<HeaderMap>,
+    /// Bytes of trailer lines read so far (bounded by [`MAX_HEAD`]).
+    len: usize,
+}
+
+impl Trailers {
+    fn add_line(&mut self, line: &[u8]) -> Result<(), TransportError> {
+        self.len += line.len();
+        if self.len > MAX_HEAD {
+            return Err(chunk_error("trailer section too large"));
+        }
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let colon = line
+            .iter()
+            .position(|&b| b == b':')
+            .ok_or_else(|| chunk_error("bad trailer line"))?;
+        let name =
+            HeaderName::from_bytes(&line[..colon]).map_err(|_| chunk_error("bad trailer name"))?;
+        let value = HeaderValue::from_bytes(line[colon + 1..].trim_ascii())
+            .map_err(|_| chunk_error("bad trailer value"))?;
+        self.fields
+            .get_or_insert_with(HeaderMap::new)
+            .append(name, value);
+        Ok(())
+    }
 }
 
 /// A response body read straight from its connection.
@@ -442,6 +604,7 @@ pub(crate) struct DirectBody {
     buf: BytesMut,
     framing: Framing,
     read_size: usize,
+    trailers: Trailers,
     /// Where the connection goes when the body has ended, if it can be reused.
     release: Option<(Arc<DirectPool>, Box<str>)>,
 }
@@ -504,9 +667,18 @@ impl DirectBody {
         }
     }
 
+    /// The trailer fields of a chunked body, once it has ended (if it had any).
+    pub(crate) fn take_trailers(&mut self) -> Option<HeaderMap> {
+        if self.framing == Framing::Done {
+            self.trailers.fields.take()
+        } else {
+            None
+        }
+    }
+
     /// Whether the body has been read to its end (or failed).
     pub(crate) fn is_end_stream(&self) -> bool {
-        self.framing == Framing::Done
+        self.framing == Framing::Done && self.trailers.fields.is_none()
     }
 
     /// The body's remaining length, when known.
@@ -522,6 +694,7 @@ impl DirectBody {
         self.framing = Framing::Done;
         self.stream = None;
         self.release = None;
+        self.trailers = Trailers::default();
         self.buf = BytesMut::new();
     }
 
@@ -555,7 +728,8 @@ impl DirectBody {
                 Ok(self.buf.split_to(n as usize).freeze())
             }
             Framing::Chunked(state) => {
-                let (state, read, written) = decode_chunked(&mut self.buf, state)?;
+                let (state, read, written) =
+                    decode_chunked(&mut self.buf, state, &mut self.trailers)?;
                 self.framing = state;
                 let data = self.buf.split_to(written).freeze();
                 self.buf.advance(read - written);
@@ -579,11 +753,12 @@ fn chunk_error(what: &str) -> TransportError {
 }
 
 /// Decodes chunked framing in place: the data of the complete and partial chunks in `buf`
-/// is moved to its front. Returns the new state, how many input bytes were consumed and how
-/// many data bytes are at the front.
+/// is moved to its front, trailer fields go to `trailers`. Returns the new state, how many
+/// input bytes were consumed and how many data bytes are at the front.
 fn decode_chunked(
     buf: &mut [u8],
     mut state: Chunk,
+    trailers: &mut Trailers,
 ) -> Result<(Framing, usize, usize), TransportError> {
     let len = buf.len();
     let mut read = 0usize;
@@ -597,8 +772,7 @@ fn decode_chunked(
                     }
                     break;
                 };
-                let line = &buf[read..read + nl];
-                let size = parse_chunk_size(line)?;
+                let size = parse_chunk_size(&buf[read..read + nl])?;
                 read += nl + 1;
                 state = if size == 0 {
                     Chunk::Trailers
@@ -647,20 +821,21 @@ fn decode_chunked(
                 if line.is_empty() || line == b"\r" {
                     return Ok((Framing::Done, read, written));
                 }
+                trailers.add_line(line)?;
             }
         }
     }
     Ok((Framing::Chunked(state), read, written))
 }
 
-/// Parses `1a3f[;ext...][\r]`.
+/// Parses `1a3f[ ][;ext...][\r]`: hex digits, then optional whitespace and extensions.
 fn parse_chunk_size(line: &[u8]) -> Result<u64, TransportError> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let digits = match line.iter().position(|&b| b == b';') {
         Some(semi) => &line[..semi],
         None => line,
     };
-    let digits = digits.trim_ascii();
+    let digits = digits.trim_ascii_end();
     if digits.is_empty() || digits.len() > 16 {
         return Err(chunk_error("bad chunk size"));
     }
@@ -681,12 +856,16 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, TransportError> {
 mod tests {
     use super::*;
 
-    fn decode_all(input: &[u8], piece: usize) -> Result<(Vec<u8>, Framing), TransportError> {
+    fn decode_all(
+        input: &[u8],
+        piece: usize,
+    ) -> Result<(Vec<u8>, Framing, Option<HeaderMap>), TransportError> {
         let mut body = DirectBody {
             stream: None,
             buf: BytesMut::new(),
             framing: Framing::Chunked(Chunk::Size),
             read_size: MIN_READ,
+            trailers: Trailers::default(),
             release: None,
         };
         let mut out = Vec::new();
@@ -694,7 +873,7 @@ mod tests {
             body.buf.extend_from_slice(part);
             out.extend_from_slice(&body.decode()?);
         }
-        Ok((out, body.framing))
+        Ok((out, body.framing, body.take_trailers()))
     }
 
     /// The error and its sources, joined.
@@ -713,15 +892,16 @@ mod tests {
     fn chunked_any_split() {
         let input = b"5\r\nhello\r\n1;ext=1\r\n \r\n0A\r\n0123456789\r\n0\r\ntrailer: x\r\n\r\n";
         for piece in 1..input.len() {
-            let (out, framing) = decode_all(input, piece).unwrap();
+            let (out, framing, trailers) = decode_all(input, piece).unwrap();
             assert_eq!(out, b"hello 0123456789", "piece {piece}");
             assert_eq!(framing, Framing::Done, "piece {piece}");
+            assert_eq!(trailers.unwrap()["trailer"], "x", "piece {piece}");
         }
     }
 
     #[test]
     fn chunked_bare_lf_and_unfinished() {
-        let (out, framing) = decode_all(b"3\nabc\n2\nde", 4).unwrap();
+        let (out, framing, _) = decode_all(b"3\nabc\n2\nde", 4).unwrap();
         assert_eq!(out, b"abcde");
         assert_eq!(framing, Framing::Chunked(Chunk::DataEnd));
     }
@@ -774,6 +954,43 @@ mod tests {
         assert!(framing(&Method::GET, &p).is_err());
         let p = parts("HTTP/1.1 204 No Content\r\ncontent-length: 5\r\n\r\n");
         assert_eq!(framing(&Method::GET, &p).unwrap(), Framing::Length(0));
+
+        // Content-Length is 1*DIGIT: no sign, no inner space, no overflow; a list of
+        // equal values is one value.
+        for bad in ["+3", "3 3", "", "18446744073709551616", "0x10"] {
+            let p = parts(&format!("HTTP/1.1 200 OK\r\ncontent-length: {bad}\r\n\r\n"));
+            assert!(framing(&Method::GET, &p).is_err(), "{bad:?}");
+        }
+        let p = parts("HTTP/1.1 200 OK\r\ncontent-length: 7, 7\r\n\r\n");
+        assert_eq!(framing(&Method::GET, &p).unwrap(), Framing::Length(7));
+
+        // Transfer-Encoding is HTTP/1.1 only; with Content-Length too, no reuse.
+        let p = parts("HTTP/1.0 200 OK\r\ntransfer-encoding: chunked\r\n\r\n");
+        assert!(framing(&Method::GET, &p).is_err());
+        let p = parts("HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\ncontent-length: 3\r\n\r\n");
+        let f = framing(&Method::GET, &p).unwrap();
+        assert_eq!(f, Framing::Chunked(Chunk::Size));
+        assert!(!keep_alive(&p, &f));
+    }
+
+    #[test]
+    fn chunk_size_lines_and_trailer_limits() {
+        // Whitespace may precede an extension, not the size.
+        let (out, framing, _) = decode_all(b"3 ;x\r\nabc\r\n0\r\n\r\n", 64).unwrap();
+        assert_eq!((out.as_slice(), framing), (&b"abc"[..], Framing::Done));
+        assert!(decode_all(b" 3\r\nabc\r\n", 64).is_err());
+        // A bad trailer line and an endless trailer section are errors.
+        assert!(decode_all(b"0\r\nno colon\r\n\r\n", 64).is_err());
+        let mut endless = b"0\r\n".to_vec();
+        for i in 0..5000 {
+            endless.extend_from_slice(format!("x-t{i}: vvvvvvvvvv\r\n").as_bytes());
+        }
+        let err = decode_all(&endless, 1460).unwrap_err();
+        assert!(
+            chain(&err).contains("trailer section too large"),
+            "{}",
+            chain(&err)
+        );
     }
 
     #[test]

@@ -310,7 +310,12 @@ impl Body for BodyStream {
             Some(Inner::Hyper(body)) => Pin::new(body)
                 .poll_frame(cx)
                 .map_err(|err| TransportError::new_body(Box::new(err))),
-            Some(Inner::Direct(body)) => body.poll_data(cx).map_ok(Frame::data),
+            Some(Inner::Direct(body)) => match body.poll_data(cx) {
+                Poll::Ready(None) => {
+                    Poll::Ready(body.take_trailers().map(|t| Ok(Frame::trailers(t))))
+                }
+                polled => polled.map_ok(Frame::data),
+            },
         };
         match polled {
             Poll::Ready(Some(Ok(frame))) => {

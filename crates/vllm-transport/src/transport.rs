@@ -533,8 +533,10 @@ impl TransportBuilder {
         self
     }
 
-    /// How long an unused pooled connection is kept open. Default 90 s; `None` keeps
-    /// idle connections until the server closes them.
+    /// How long an unused pooled connection is kept for reuse. Default 90 s; `None` keeps
+    /// idle connections until the server closes them. (`http://` connections past it are
+    /// closed when the pool is next used for their host, not by a timer; one the server
+    /// closed is never reused.)
     pub fn pool_idle_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.pool_idle_timeout = timeout.into();
         self

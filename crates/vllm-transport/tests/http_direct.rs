@@ -245,3 +245,166 @@ async fn request_line_host_and_a_large_body_arrive_exactly() {
     assert!(expected_sum > 0);
     assert_eq!(server.connections(), 1);
 }
+
+#[tokio::test]
+async fn post_the_server_read_before_closing_is_not_sent_again() {
+    // Like the GET case above, but a POST: the server may have acted on it, so the error
+    // reaches the caller instead of a second copy reaching the server.
+    let server = Server::start(|mut conn| async move {
+        while let Some(req) = conn.read_request().await {
+            if conn.index == 0 && req.number == 2 {
+                return;
+            }
+            conn.write(&response("200 OK", &[], b"ok")).await.unwrap();
+        }
+    })
+    .await;
+    let transport = support::builder().max_retries(0).build().unwrap();
+    let post = || {
+        transport
+            .post(server.url("/v1/completions"))
+            .json("{}")
+            .send()
+    };
+    assert_eq!(&post().await.unwrap().bytes().await.unwrap()[..], b"ok");
+    let err = post().await.unwrap_err();
+    assert!(
+        chain(&err).contains("closed before the response head"),
+        "{}",
+        chain(&err)
+    );
+    assert_eq!(server.requests(), 2);
+}
+
+#[tokio::test]
+async fn request_is_not_sent_again_once_any_response_byte_arrived() {
+    let server = Server::start(|mut conn| async move {
+        while let Some(req) = conn.read_request().await {
+            if conn.index == 0 && req.number == 2 {
+                conn.write(b"HTTP/1.1 100 Continue\r\n\r\n").await.unwrap();
+                return;
+            }
+            conn.write(&response("200 OK", &[], b"ok")).await.unwrap();
+        }
+    })
+    .await;
+    let transport = support::builder().max_retries(0).build().unwrap();
+    assert_eq!(get_body(&transport, &server).await.unwrap(), b"ok");
+    assert!(get_body(&transport, &server).await.is_err());
+    assert_eq!(server.requests(), 2);
+}
+
+#[tokio::test]
+async fn url_with_a_query_and_no_path_gets_an_origin_form_target() {
+    let server = Server::start(|mut conn| async move {
+        while let Some(req) = conn.read_request().await {
+            conn.write(&response("200 OK", &[], req.path.as_bytes()))
+                .await
+                .unwrap();
+        }
+    })
+    .await;
+    let transport = support::builder().build().unwrap();
+    let url = format!("http://{}?model=x", server.addr());
+    let target = transport.get(url).send().await.unwrap().bytes().await;
+    assert_eq!(&target.unwrap()[..], b"/?model=x");
+}
+
+#[tokio::test]
+async fn chunked_trailers_come_out_as_a_trailers_frame() {
+    use http_body_util::BodyExt;
+
+    let mut reply = chunked_head("200 OK", &[("trailer", "x-checksum")]);
+    reply.extend_from_slice(b"5\r\nhello\r\n0\r\nx-checksum: 42\r\n\r\n");
+    let server = Server::respond_always(reply).await;
+    let transport = support::builder().build().unwrap();
+    let body = transport.get(server.url("/")).send().await.unwrap();
+    let collected = body.into_body().collect().await.unwrap();
+    assert_eq!(collected.trailers().unwrap()["x-checksum"], "42");
+    assert_eq!(&collected.to_bytes()[..], b"hello");
+    // The trailers were the end of the body: the connection is reused.
+    assert_eq!(get_body(&transport, &server).await.unwrap(), b"hello");
+    assert_eq!(server.connections(), 1);
+}
+
+#[tokio::test]
+async fn an_answer_before_a_large_body_was_read_is_delivered() {
+    // The server answers 413 after the head without reading the 8 MiB body, and keeps the
+    // connection open: the client stops writing and returns the status.
+    let server = Server::start(|mut conn| async move {
+        use tokio::io::AsyncReadExt;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if conn.stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                return;
+            }
+            head.push(byte[0]);
+        }
+        conn.write(&response("413 Payload Too Large", &[], b"too large"))
+            .await
+            .unwrap();
+        tokio::time::sleep(support::TEST_TIMEOUT).await;
+    })
+    .await;
+    let transport = support::builder().max_retries(0).build().unwrap();
+    let err = transport
+        .post(server.url("/v1/audio/transcriptions"))
+        .body(vec![b'x'; 8 << 20])
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.status().map(|s| s.as_u16()), Some(413), "{err}");
+    assert_eq!(err.body().map(|b| &b[..]), Some(&b"too large"[..]));
+}
+
+#[tokio::test]
+async fn a_chunk_announcing_exabytes_is_streamed_not_buffered() {
+    let server = Server::start(|mut conn| async move {
+        conn.read_request().await;
+        let mut reply = chunked_head("200 OK", &[]);
+        reply.extend_from_slice(b"ffffffffffffffff\r\nabc");
+        conn.write(&reply).await.unwrap();
+    })
+    .await;
+    let transport = support::builder().build().unwrap();
+    let mut body = transport
+        .get(server.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .into_body();
+    assert_eq!(&body.next().await.unwrap().unwrap()[..], b"abc");
+    assert!(body.next().await.unwrap().unwrap_err().is_body());
+}
+
+#[tokio::test]
+async fn idle_connections_the_server_closed_are_closed_by_the_pool() {
+    // The server answers, then half-closes the connection (as uvicorn does after its 5 s
+    // keep-alive). Without another request, the pool notices within its check interval
+    // and closes its side, which the server sees.
+    let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+    let closed_tx = std::sync::Mutex::new(Some(closed_tx));
+    let server = Server::start(move |mut conn| {
+        let tx = closed_tx.lock().unwrap().take();
+        async move {
+            use tokio::io::AsyncWriteExt;
+            conn.read_request().await;
+            conn.write(&response("200 OK", &[], b"ok")).await.unwrap();
+            conn.stream.shutdown().await.unwrap();
+            let seen = conn
+                .observes_close(std::time::Duration::from_secs(15))
+                .await;
+            if let Some(tx) = tx {
+                let _ = tx.send(seen);
+            }
+        }
+    })
+    .await;
+    let transport = support::builder().build().unwrap();
+    assert_eq!(get_body(&transport, &server).await.unwrap(), b"ok");
+    assert!(
+        closed_rx.await.unwrap(),
+        "the pool kept the closed connection"
+    );
+}
