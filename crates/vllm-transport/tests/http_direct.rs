@@ -5,21 +5,28 @@
 
 mod support;
 
-use std::error::Error as _;
-
 use support::{Server, chunked_head, response};
 use vllm_transport::{Transport, TransportError};
 
-/// The error and its sources, joined.
 fn chain(err: &TransportError) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    support::error_chain(err)
+}
+
+/// A keep-alive server whose first connection reads the second request and closes without
+/// a reply (an idle connection the server closed as the request arrived, or a crash).
+async fn server_dropping_request_2() -> Server {
+    Server::start(|mut conn| async move {
+        while let Some(req) = conn.read_request().await {
+            if conn.index == 0 && req.number == 2 {
+                return;
+            }
+            let body = format!("request {}", req.number);
+            conn.write(&response("200 OK", &[], body.as_bytes()))
+                .await
+                .unwrap();
+        }
+    })
+    .await
 }
 
 async fn get_body(transport: &Transport, server: &Server) -> Result<Vec<u8>, TransportError> {
@@ -48,20 +55,8 @@ async fn idle_connection_closed_by_the_server_is_not_reused() {
 
 #[tokio::test]
 async fn request_on_a_pooled_connection_closed_without_reply_goes_out_again() {
-    // The first connection answers its first request, then reads the second and closes
-    // without a reply (an idle connection the server closed as the request arrived).
-    let server = Server::start(|mut conn| async move {
-        while let Some(req) = conn.read_request().await {
-            if conn.index == 0 && req.number == 2 {
-                return;
-            }
-            let body = format!("request {}", req.number);
-            conn.write(&response("200 OK", &[], body.as_bytes()))
-                .await
-                .unwrap();
-        }
-    })
-    .await;
+    // A GET the server cannot have acted on goes out again, once, on a new connection.
+    let server = server_dropping_request_2().await;
     let transport = support::builder().max_retries(0).build().unwrap();
     assert_eq!(get_body(&transport, &server).await.unwrap(), b"request 1");
     assert_eq!(get_body(&transport, &server).await.unwrap(), b"request 3");
@@ -226,7 +221,6 @@ async fn request_line_host_and_a_large_body_arrive_exactly() {
     .await;
     let transport = support::builder().build().unwrap();
     let body: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-    let expected_sum: u64 = body.iter().map(|b| u64::from(*b)).sum();
     for body in [body, b"{}".to_vec()] {
         let len = body.len();
         let sum: u64 = body.iter().map(|b| u64::from(*b)).sum();
@@ -242,7 +236,6 @@ async fn request_line_host_and_a_large_body_arrive_exactly() {
         let expected = format!("POST /v1/x?y=1 host={} len={len} sum={sum}", server.addr());
         assert_eq!(String::from_utf8_lossy(&got), expected);
     }
-    assert!(expected_sum > 0);
     assert_eq!(server.connections(), 1);
 }
 
@@ -250,15 +243,7 @@ async fn request_line_host_and_a_large_body_arrive_exactly() {
 async fn post_the_server_read_before_closing_is_not_sent_again() {
     // Like the GET case above, but a POST: the server may have acted on it, so the error
     // reaches the caller instead of a second copy reaching the server.
-    let server = Server::start(|mut conn| async move {
-        while let Some(req) = conn.read_request().await {
-            if conn.index == 0 && req.number == 2 {
-                return;
-            }
-            conn.write(&response("200 OK", &[], b"ok")).await.unwrap();
-        }
-    })
-    .await;
+    let server = server_dropping_request_2().await;
     let transport = support::builder().max_retries(0).build().unwrap();
     let post = || {
         transport
@@ -266,7 +251,8 @@ async fn post_the_server_read_before_closing_is_not_sent_again() {
             .json("{}")
             .send()
     };
-    assert_eq!(&post().await.unwrap().bytes().await.unwrap()[..], b"ok");
+    let first = post().await.unwrap().bytes().await.unwrap();
+    assert_eq!(&first[..], b"request 1");
     let err = post().await.unwrap_err();
     assert!(
         chain(&err).contains("closed before the response head"),

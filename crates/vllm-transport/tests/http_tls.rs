@@ -127,11 +127,6 @@ async fn self_signed_certificate_is_rejected_by_default() {
     assert!(!err.is_retryable(), "a rejected certificate is not retried");
     assert_eq!(server.connections.load(Ordering::SeqCst), 1);
     // The rustls error is in the source chain.
-    let mut chain = String::new();
-    let mut source = std::error::Error::source(&err);
-    while let Some(cause) = source {
-        chain.push_str(&format!("{cause}; "));
-        source = cause.source();
-    }
+    let chain = support::error_chain(&err);
     assert!(chain.to_lowercase().contains("certificate"), "{chain}");
 }

@@ -243,6 +243,18 @@ pub fn chunked_head(status: &str, headers: &[(&str, &str)]) -> Vec<u8> {
     out.into_bytes()
 }
 
+/// An error and its `source()` chain, joined with `": "`.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// A port on 127.0.0.1 with nothing listening (bound, then released).
 pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
