@@ -8,10 +8,13 @@
 //! chunked framing is decoded in place, in the caller's poll, with no task and no channel.
 //!
 //! The response head is parsed by `httparse` (what hyper uses); the request is written as
-//! one buffer. Connections are kept alive in a small per-host pool of idle sockets, checked
-//! for a hang-up before reuse; a request that fails on a reused connection before any
-//! response byte arrived is sent again once on a new connection (the server had closed the
-//! idle connection). `https://` stays on hyper-util's client (TLS, HTTP/2 over ALPN).
+//! one buffer, and writing stops if the server answers first. Connections are kept alive in
+//! a per-host pool of idle sockets, checked for a hang-up before reuse and every few seconds
+//! while idle. A request that gets no response byte on a reused connection (the server closed
+//! it while it was idle) goes out once more on a new connection, but only if the server
+//! cannot have acted on it: writing it failed, or its method is idempotent (as hyper-util
+//! does, a POST the server may have read is not sent twice). `https://` stays on
+//! hyper-util's client (TLS, HTTP/2 over ALPN).
 
 use std::collections::HashMap;
 use std::fmt;
