@@ -89,16 +89,9 @@ pub(crate) fn transcribe(
         }
     }
     let flag = |name: &str| text(name).and_then(|v| form_bool(&v)) == Some(true);
-    let model = shared.resolve_model(text("model").as_deref())?;
-    if behavior.is_none() {
-        *behavior = shared.model_behavior(&model, PATH);
-    }
-    if let Some(error) = behavior.as_ref().and_then(|b| b.error.as_ref()) {
-        return Ok(Reply::scripted(
-            error.status,
-            &error.content_type,
-            &error.body,
-        ));
+    let (model, scripted) = shared.model_and_script(text("model").as_deref(), PATH, behavior)?;
+    if let Some(reply) = scripted {
+        return Ok(reply);
     }
     let format = text("response_format").unwrap_or_else(|| "json".to_owned());
     if format != "json" && format != "text" {

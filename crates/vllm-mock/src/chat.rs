@@ -56,16 +56,10 @@ fn chat(shared: &Shared, body: &[u8], behavior: &mut Option<Behavior>) -> Result
     require(&body, "messages")?;
     check_types(&body, SAMPLING_FIELDS)?;
     check_types(&body, CHAT_FIELDS)?;
-    let model = shared.resolve_model(body.get("model").and_then(Value::as_str))?;
-    if behavior.is_none() {
-        *behavior = shared.model_behavior(&model, PATH);
-    }
-    if let Some(error) = behavior.as_ref().and_then(|b| b.error.as_ref()) {
-        return Ok(Reply::scripted(
-            error.status,
-            &error.content_type,
-            &error.body,
-        ));
+    let (model, scripted) =
+        shared.model_and_script(body.get("model").and_then(Value::as_str), PATH, behavior)?;
+    if let Some(reply) = scripted {
+        return Ok(reply);
     }
     check_at_least_one(
         &body,

@@ -53,16 +53,10 @@ fn completion(
     let body = parse_object(body)?;
     require(&body, "prompt")?;
     check_types(&body, SAMPLING_FIELDS)?;
-    let model = shared.resolve_model(body.get("model").and_then(Value::as_str))?;
-    if behavior.is_none() {
-        *behavior = shared.model_behavior(&model, PATH);
-    }
-    if let Some(error) = behavior.as_ref().and_then(|b| b.error.as_ref()) {
-        return Ok(Reply::scripted(
-            error.status,
-            &error.content_type,
-            &error.body,
-        ));
+    let (model, scripted) =
+        shared.model_and_script(body.get("model").and_then(Value::as_str), PATH, behavior)?;
+    if let Some(reply) = scripted {
+        return Ok(reply);
     }
     check_at_least_one(&body, &["n", "max_tokens"])?;
     let request: CompletionRequest = typed(body)?;

@@ -160,25 +160,6 @@ pub(crate) fn truncation(
     }
 }
 
-/// The model a request names (or the `404`), and the scripted error for it if it has one
-/// (from the queued behavior, else the model's behavior for `path`).
-fn model_and_script(
-    shared: &Shared,
-    body: &Map<String, Value>,
-    path: &str,
-    behavior: &mut Option<Behavior>,
-) -> Result<(String, Option<Reply>), Reply> {
-    let model = shared.resolve_model(body.get("model").and_then(Value::as_str))?;
-    if behavior.is_none() {
-        *behavior = shared.model_behavior(&model, path);
-    }
-    let scripted = behavior
-        .as_ref()
-        .and_then(|b| b.error.as_ref())
-        .map(|e| Reply::scripted(e.status, &e.content_type, &e.body));
-    Ok((model, scripted))
-}
-
 /// The usage of a pooling answer: prompt tokens only.
 fn usage(prompt_tokens: u32) -> UsageOut {
     UsageOut {
@@ -211,7 +192,11 @@ pub(crate) fn pool(
             ("normalize", Kind::Bool),
         ],
     )?;
-    let (model, scripted) = model_and_script(shared, &body, "/pooling", behavior)?;
+    let (model, scripted) = shared.model_and_script(
+        body.get("model").and_then(Value::as_str),
+        "/pooling",
+        behavior,
+    )?;
     if let Some(reply) = scripted {
         return Ok(reply);
     }
@@ -334,7 +319,11 @@ pub(crate) fn classify(
             ("add_special_tokens", Kind::Bool),
         ],
     )?;
-    let (model, scripted) = model_and_script(shared, &body, "/classify", behavior)?;
+    let (model, scripted) = shared.model_and_script(
+        body.get("model").and_then(Value::as_str),
+        "/classify",
+        behavior,
+    )?;
     if let Some(reply) = scripted {
         return Ok(reply);
     }
@@ -528,7 +517,11 @@ pub(crate) fn score(
         &body,
         &[("model", Kind::Str), ("truncate_prompt_tokens", Kind::Int)],
     )?;
-    let (model, scripted) = model_and_script(shared, &body, "/score", behavior)?;
+    let (model, scripted) = shared.model_and_script(
+        body.get("model").and_then(Value::as_str),
+        "/score",
+        behavior,
+    )?;
     if let Some(reply) = scripted {
         return Ok(reply);
     }
@@ -590,7 +583,8 @@ pub(crate) fn rerank(
             ("truncate_prompt_tokens", Kind::Int),
         ],
     )?;
-    let (model, scripted) = model_and_script(shared, &body, path, behavior)?;
+    let (model, scripted) =
+        shared.model_and_script(body.get("model").and_then(Value::as_str), path, behavior)?;
     if let Some(reply) = scripted {
         return Ok(reply);
     }

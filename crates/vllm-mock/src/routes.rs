@@ -189,16 +189,13 @@ fn embeddings(
             ("truncate_prompt_tokens", Kind::Int),
         ],
     )?;
-    let model = named_model(shared, &body)?;
-    if behavior.is_none() {
-        *behavior = shared.model_behavior(&model, "/v1/embeddings");
-    }
-    if let Some(error) = behavior.as_ref().and_then(|b| b.error.as_ref()) {
-        return Ok(Reply::scripted(
-            error.status,
-            &error.content_type,
-            &error.body,
-        ));
+    let (model, scripted) = shared.model_and_script(
+        body.get("model").and_then(Value::as_str),
+        "/v1/embeddings",
+        behavior,
+    )?;
+    if let Some(reply) = scripted {
+        return Ok(reply);
     }
     let request: EmbeddingRequest = typed(body)?;
     let full = shared.config.embedding_dimensions;

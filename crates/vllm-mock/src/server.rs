@@ -583,6 +583,26 @@ impl Shared {
         }
     }
 
+    /// The model a request names ([`resolve_model`](Self::resolve_model)), with that model's
+    /// behavior for `path` unless a queued one was taken already, and the reply it scripts
+    /// instead of a real answer (an error), if any.
+    pub(crate) fn model_and_script(
+        &self,
+        requested: Option<&str>,
+        path: &str,
+        behavior: &mut Option<Behavior>,
+    ) -> Result<(String, Option<Reply>), Reply> {
+        let model = self.resolve_model(requested)?;
+        if behavior.is_none() {
+            *behavior = self.model_behavior(&model, path);
+        }
+        let scripted = behavior
+            .as_ref()
+            .and_then(|b| b.error.as_ref())
+            .map(|e| Reply::scripted(e.status, &e.content_type, &e.body));
+        Ok((model, scripted))
+    }
+
     /// Remembers the pieces of `text` for `/detokenize`.
     pub(crate) fn learn(&self, text: &str) {
         let mut vocab = self.vocab.lock().unwrap_or_else(|e| e.into_inner());
