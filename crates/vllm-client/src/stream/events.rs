@@ -116,11 +116,7 @@ impl EventProcessor {
                 Err(e) => self.fail(VllmError::decode("a stream chunk", data, e)),
             },
             StreamKind::Completion => match serde_json::from_str::<CompletionChunk>(data) {
-                Ok(chunk)
-                    if is_error_object(&chunk.object, chunk.choices.is_empty(), &chunk.extra) =>
-                {
-                    self.fail_with_body(data)
-                }
+                Ok(chunk) if is_error_completion_chunk(&chunk) => self.fail_with_body(data),
                 Ok(chunk) => self.push_completion_chunk(chunk),
                 Err(e) => self.fail(VllmError::decode("a completion stream chunk", data, e)),
             },
@@ -302,21 +298,32 @@ struct StreamDelta {
 }
 
 impl StreamChunk<'_> {
-    /// Whether the chunk is really an error object: `{"error": …}`, older vLLM's
-    /// `{"object": "error", …}` or FastAPI's `{"detail": …}` with no choices.
     fn is_error_object(&self) -> bool {
-        self.object.as_deref() == Some("error")
-            || self.error.is_some()
-            || (self.choices.is_empty() && self.detail.is_some())
+        is_error_object(
+            self.object.as_deref(),
+            self.choices.is_empty(),
+            self.error.is_some(),
+            self.detail.is_some(),
+        )
     }
 }
 
-/// Whether a parsed chunk is really an error object: `{"error": …}`, older vLLM's
-/// `{"object": "error", …}` or FastAPI's `{"detail": …}` (chunks parse leniently, so an
-/// error body parses as a chunk with no choices and the error in `extra`).
-fn is_error_object(object: &str, no_choices: bool, extra: &vllm_types::Extra) -> bool {
-    let has = |key: &str| extra.get(key).is_some_and(|e| !e.is_null());
-    object == "error" || has("error") || (no_choices && has("detail"))
+/// Whether a parsed chunk is really an error object: `{"error": …}` (non-null), older
+/// vLLM's `{"object": "error", …}` or FastAPI's `{"detail": …}` with no choices (chunks
+/// parse leniently, so an error body parses as a chunk with no choices).
+fn is_error_object(object: Option<&str>, no_choices: bool, error: bool, detail: bool) -> bool {
+    object == Some("error") || error || (no_choices && detail)
+}
+
+/// [`is_error_object`] for a completion chunk, whose unmodelled members are in `extra`.
+fn is_error_completion_chunk(chunk: &CompletionChunk) -> bool {
+    let has = |key: &str| chunk.extra.get(key).is_some_and(|e| !e.is_null());
+    is_error_object(
+        Some(&chunk.object),
+        chunk.choices.is_empty(),
+        has("error"),
+        has("detail"),
+    )
 }
 
 fn parse_error_event(data: &str) -> Option<VllmError> {
