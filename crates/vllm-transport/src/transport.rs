@@ -252,9 +252,7 @@ impl Transport {
             buf.freeze(),
         ))
     }
-}
 
-impl Transport {
     /// Sends the request and waits for the response head: `http://` on the direct path,
     /// `https://` through hyper-util's pooled client.
     async fn head(
