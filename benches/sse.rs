@@ -74,6 +74,20 @@ fn ours_feed_bytes<const PARSE: bool>(pieces: &[Bytes]) -> usize {
     total
 }
 
+/// Decodes `pieces` with our decoder, reading each piece in place (`Decoder::events`).
+fn ours_events<const PARSE: bool>(pieces: &[Bytes]) -> usize {
+    let mut decoder = Decoder::with_max_event_size(LIMIT);
+    let mut total = 0;
+    for piece in pieces {
+        let mut events = decoder.events(piece);
+        while let Some(event) = events.next_event().expect("valid stream") {
+            total += consume::<PARSE>(event.data());
+        }
+    }
+    decoder.finish().expect("complete stream");
+    total
+}
+
 /// Decodes `pieces` with `sse-core`, which reads each piece in place.
 fn sse_core<const PARSE: bool>(pieces: &[Bytes]) -> usize {
     let limit = NonZeroUsize::new(LIMIT).expect("non-zero");
@@ -105,10 +119,11 @@ fn eventsource_stream<const PARSE: bool>(pieces: &[Bytes]) -> usize {
 type Decode = fn(&[Bytes]) -> usize;
 
 /// The implementations, framing only (`false`) or with JSON parsing (`true`).
-fn implementations<const PARSE: bool>() -> [(&'static str, Decode); 4] {
+fn implementations<const PARSE: bool>() -> [(&'static str, Decode); 5] {
     [
         ("vllm-transport feed", ours_feed::<PARSE>),
         ("vllm-transport feed_bytes", ours_feed_bytes::<PARSE>),
+        ("vllm-transport events", ours_events::<PARSE>),
         ("sse-core", sse_core::<PARSE>),
         ("eventsource-stream", eventsource_stream::<PARSE>),
     ]

@@ -9,26 +9,37 @@ use vllm_transport::sse::{Decoder, SseError};
 /// An event as `(event type, data, id)`.
 type Summary = (String, String, Option<String>);
 
-/// How to hand the input over: piece lengths (cycled), and per piece whether to use
-/// `feed_bytes` and whether to drain the events before feeding the next piece.
+/// How a piece is handed to the decoder.
+#[derive(Debug, Clone, Copy)]
+enum Feed {
+    /// `feed`.
+    Slice,
+    /// `feed_bytes`.
+    Bytes,
+    /// `events`, decoding the piece in place; without draining, one event at most is
+    /// taken and the rest is left to the drop of `Events`.
+    InPlace,
+}
+
+/// How to hand the input over: piece lengths (cycled), and per piece how it is fed and
+/// whether the events are drained before the next piece.
 #[derive(Debug, Clone)]
 struct Chunking {
     lens: Vec<usize>,
-    zero_copy: Vec<bool>,
+    how: Vec<Feed>,
     drain: Vec<bool>,
 }
 
 fn chunking() -> impl Strategy<Value = Chunking> {
     (
         prop::collection::vec(prop_oneof![3 => 1usize..64, 1 => 64usize..400], 1..16),
-        prop::collection::vec(any::<bool>(), 1..8),
+        prop::collection::vec(
+            prop_oneof![Just(Feed::Slice), Just(Feed::Bytes), Just(Feed::InPlace)],
+            1..8,
+        ),
         prop::collection::vec(prop::bool::weighted(0.8), 1..8),
     )
-        .prop_map(|(lens, zero_copy, drain)| Chunking {
-            lens,
-            zero_copy,
-            drain,
-        })
+        .prop_map(|(lens, how, drain)| Chunking { lens, how, drain })
 }
 
 fn drain(decoder: &mut Decoder, events: &mut Vec<Summary>) -> Result<(), SseError> {
@@ -63,12 +74,37 @@ fn decode(
                 let (piece, tail) =
                     rest.split_at(chunking.lens[i % chunking.lens.len()].min(rest.len()));
                 rest = tail;
-                if chunking.zero_copy[i % chunking.zero_copy.len()] {
-                    decoder.feed_bytes(Bytes::copy_from_slice(piece));
-                } else {
-                    decoder.feed(piece);
+                let drain_now = chunking.drain[i % chunking.drain.len()];
+                match chunking.how[i % chunking.how.len()] {
+                    Feed::Slice => decoder.feed(piece),
+                    Feed::Bytes => decoder.feed_bytes(Bytes::copy_from_slice(piece)),
+                    Feed::InPlace => {
+                        let mut in_place = decoder.events(piece);
+                        loop {
+                            match in_place.next_event() {
+                                Ok(Some(event)) => {
+                                    events.push((
+                                        event.event().to_owned(),
+                                        event.data().to_owned(),
+                                        event.id().map(str::to_owned),
+                                    ));
+                                    if !drain_now {
+                                        break;
+                                    }
+                                }
+                                Ok(None) => break,
+                                Err(error) => {
+                                    result = Err(error);
+                                    break;
+                                }
+                            }
+                        }
+                        if result.is_err() {
+                            break;
+                        }
+                    }
                 }
-                if chunking.drain[i % chunking.drain.len()] {
+                if drain_now {
                     result = drain(&mut decoder, &mut events);
                     if result.is_err() {
                         break;

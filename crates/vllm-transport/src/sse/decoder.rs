@@ -1,5 +1,6 @@
 use std::fmt;
 use std::mem;
+use std::ops::Range;
 use std::str;
 use std::sync::Arc;
 
@@ -398,6 +399,91 @@ impl Decoder {
         self.owned.len() - self.start + self.shared.len()
     }
 
+    /// Nothing is buffered, pending or failed: the next event may be decoded straight
+    /// from a borrowed piece ([`Events`](super::Events)).
+    #[inline(always)]
+    pub(super) fn can_borrow(&self) -> bool {
+        self.start == self.owned.len()
+            && self.shared.is_empty()
+            && self.ready.is_none()
+            && self.error.is_none()
+            && self.state.is_idle()
+            && !self.state.in_event
+    }
+
+    /// When [`can_borrow`](Self::can_borrow): the data of the usual event (a `data`
+    /// line and a blank line) at the start of `input`, and the bytes it takes, which
+    /// the decoder now counts as consumed. `None` for anything else, consuming
+    /// nothing: feed the input then.
+    ///
+    /// No `event` or `id` field is pending, so the event's type is `message` and its ID
+    /// the [`last_event_id`](Self::last_event_id).
+    #[inline(always)]
+    pub(super) fn take_simple<'i>(&mut self, input: &'i [u8]) -> Option<(&'i str, usize)> {
+        debug_assert!(self.can_borrow());
+        let found = self.state.simple_value(input);
+        if found.is_none() {
+            // The search hints describe `input` as if it were buffered, which it is not.
+            self.state.scanned = 0;
+            self.state.line_end_hint = None;
+        }
+        found
+    }
+
+    /// When the buffer holds only the start of the usual event's `data` line (an
+    /// event split between pieces) and `input` completes it with its line end and a
+    /// blank line: completes the line in the buffer and consumes the event. Returns
+    /// where its data lies in the buffer (valid UTF-8, read with
+    /// [`buffered_data`](Self::buffered_data) before anything else changes the
+    /// decoder) and the bytes of `input` it took. `None` for anything else, errors
+    /// included, changing nothing.
+    pub(super) fn complete_simple(&mut self, input: &[u8]) -> Option<(Range<usize>, usize)> {
+        let buffered = self.owned.len() - self.start;
+        let state = &self.state;
+        if buffered <= DATA_PREFIX.len()
+            || !self.shared.is_empty()
+            || self.ready.is_some()
+            || self.error.is_some()
+            || state.at_start
+            || state.after_cr
+            || state.data.is_some()
+            || state.in_event
+            || state.scanned != buffered
+            || !self.owned[self.start..].starts_with(DATA_PREFIX)
+        {
+            return None;
+        }
+        let len = memchr2(b'\n', b'\r', input)?;
+        let taken = simple_event_len(input, len)?;
+        let start = data_value_start(&self.owned[self.start..]);
+        if buffered - start + len > state.max_event_size {
+            return None;
+        }
+        self.append(&input[..len]);
+        let line = self.start..self.owned.len();
+        if self
+            .state
+            .validate(&self.owned[line.start + start..], start)
+            .is_err()
+        {
+            // Leave the error to the general path, with the input where it was.
+            self.owned.truncate(line.end - len);
+            return None;
+        }
+        self.state.offset += (buffered + taken) as u64;
+        self.state.scanned = 0;
+        self.state.line_end_hint = None;
+        self.start = line.end;
+        Some((line.start + start..line.end, taken))
+    }
+
+    /// The data [`complete_simple`](Self::complete_simple) found at `range`.
+    pub(super) fn buffered_data(&self, range: Range<usize>) -> &str {
+        // SAFETY: `complete_simple` validated these bytes, and gave the range out to be
+        // read before anything else changes the decoder.
+        unsafe { str::from_utf8_unchecked(&self.owned[range]) }
+    }
+
     /// Appends to `owned`, first dropping its consumed prefix if moving the rest
     /// costs no more than the bytes consumed since the last move (linear overall).
     fn append(&mut self, bytes: &[u8]) {
@@ -504,34 +590,44 @@ impl State {
     /// the event, or 0. Errors are left to the general path.
     #[inline(always)]
     fn simple_event_in(&mut self, input: &[u8], chunk: Option<&Bytes>) -> (Option<Event>, usize) {
-        // Whatever this finds, spare the general path the search.
-        let Some(len) = memchr2(b'\n', b'\r', input) else {
-            self.scanned = input.len();
-            return (None, 0);
-        };
-        self.line_end_hint = Some(self.offset + len as u64);
-        if !input.starts_with(DATA_PREFIX) {
-            return (None, 0);
-        }
-        let Some(consumed) = simple_event_len(input, len) else {
-            return (None, 0);
-        };
-        let start = data_value_start(input);
-        let value = &input[start..len];
-        if value.len() > self.max_event_size {
-            return (None, 0);
-        }
-        let Ok(value) = self.validate(value, start) else {
+        let Some((value, consumed)) = self.simple_value(input) else {
             return (None, 0);
         };
         let data = match chunk {
             Some(chunk) if value.len() > COPY_MAX => Payload::shared(chunk, value),
             _ => Payload::copy(value),
         };
-        let event = self.dispatch_single(data);
+        (Some(self.dispatch_single(data)), consumed)
+    }
+
+    /// The data of the usual event, a `data` line and a blank line, if `input` starts
+    /// with one and is idle, and the bytes of the event, which it consumes. Otherwise
+    /// `None`, consuming nothing, errors included (the general path reports them); the
+    /// search for the line end is remembered for the general path, as if `input` were
+    /// appended to the (empty) buffer.
+    ///
+    /// The caller dispatches the event ([`dispatch_single`](Self::dispatch_single)).
+    #[inline(always)]
+    fn simple_value<'i>(&mut self, input: &'i [u8]) -> Option<(&'i str, usize)> {
+        // Whatever this finds, spare the general path the search.
+        let Some(len) = memchr2(b'\n', b'\r', input) else {
+            self.scanned = input.len();
+            return None;
+        };
+        self.line_end_hint = Some(self.offset + len as u64);
+        if !input.starts_with(DATA_PREFIX) {
+            return None;
+        }
+        let consumed = simple_event_len(input, len)?;
+        let start = data_value_start(input);
+        let value = &input[start..len];
+        if value.len() > self.max_event_size {
+            return None;
+        }
+        let value = self.validate(value, start).ok()?;
         self.offset += consumed as u64;
         self.line_end_hint = None;
-        (Some(event), consumed)
+        Some((value, consumed))
     }
 
     /// Interprets the complete lines at the front of `input` until one dispatches an
