@@ -642,7 +642,7 @@ model! {
         /// The model that answered.
         def model: String,
         /// The generated choices (`n` of them).
-        def choices: Vec<Choice>,
+        each choices: Choice,
         /// Token counts.
         opt usage: Usage,
         /// The backend configuration's fingerprint.
@@ -747,7 +747,7 @@ model! {
         /// The model that answers.
         def model: String,
         /// The choices this chunk updates (empty in the usage chunk).
-        def choices: Vec<ChunkChoice>,
+        each choices: ChunkChoice,
         /// Token counts (the usage chunk, or every chunk with `continuous_usage_stats`).
         opt usage: Usage,
         /// The backend configuration's fingerprint.

@@ -114,7 +114,7 @@ model! {
         /// The model that answered.
         def model: String,
         /// The generated choices (in a stream chunk: the choices it updates).
-        def choices: Vec<CompletionChoice>,
+        each choices: CompletionChoice,
         /// Token counts (in a stream: the usage chunk).
         opt usage: Usage,
         /// The backend configuration's fingerprint.

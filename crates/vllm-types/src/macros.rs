@@ -9,13 +9,15 @@
 //!   so `"logprobs": null` survives a round trip while a `None` the caller set is not sent;
 //!   likewise a `def` field that was absent is not written back while it holds the default;
 //! - keys are matched borrowed, without buffering the object (`flatten` buffers every member),
-//!   which keeps stream chunk decoding fast.
+//!   and each member is deserialized into its field where it lies (nested models fill
+//!   themselves in rather than being built and moved), which keeps stream chunk decoding fast.
 //!
 //! Each field is declared with a mode:
 //! - `opt name: T`: the field is `Option<T>`, skipped when `None`;
 //! - `req name: T`: the member must be present (a missing one is a deserialization error);
 //! - `def name: T`: a missing member reads as `T::default()`; the field is written unless it
-//!   was missing from the input and still holds the default.
+//!   was missing from the input and still holds the default;
+//! - `each name: T`: like `def` for a `Vec<T>` of models, each element deserialized in place.
 //!
 //! A field may be renamed with `as "key"` (for keys that are Rust keywords, like `type`).
 
@@ -89,42 +91,57 @@ macro_rules! model {
 
             impl<'de> ::serde::Deserialize<'de> for $name {
                 fn deserialize<D: ::serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                    struct Visitor;
-                    impl<'de> ::serde::de::Visitor<'de> for Visitor {
-                        type Value = $name;
-                        fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
-                            f.write_str(concat!("a JSON object (", stringify!($name), ")"))
-                        }
-                        fn visit_map<A: ::serde::de::MapAccess<'de>>(self, mut map: A) -> Result<$name, A::Error> {
-                            $( let mut $field: Option<$ty> = None; )*
-                            let mut extra = $crate::Extra::new();
-                            while let Some(key) = map.next_key::<$crate::macros::Key<'de>>()? {
-                                match key.as_str() {
-                                    $(
-                                        $crate::macros::__key!($field $($key)?) => {
-                                            $crate::macros::__de!(
-                                                $mode map, $field, $ty, extra, __Field::$field as u8
-                                            );
-                                        }
-                                    )*
-                                    _ => {
-                                        let value: ::serde_json::Value = map.next_value()?;
-                                        extra.insert(key.into_string(), value);
-                                    }
+                    let mut value = Self::default();
+                    deserializer.deserialize_map(Visitor(&mut value))?;
+                    Ok(value)
+                }
+
+                fn deserialize_in_place<D: ::serde::Deserializer<'de>>(
+                    deserializer: D,
+                    place: &mut Self,
+                ) -> Result<(), D::Error> {
+                    deserializer.deserialize_map(Visitor(place))
+                }
+            }
+
+            /// Overwrites a value with a JSON object: each member is read into its field
+            /// where it lies, and the fields of missing members are reset.
+            struct Visitor<'a>(&'a mut $name);
+
+            impl<'de> ::serde::de::Visitor<'de> for Visitor<'_> {
+                type Value = ();
+                fn expecting(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                    f.write_str(concat!("a JSON object (", stringify!($name), ")"))
+                }
+                fn visit_map<A: ::serde::de::MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+                    let place = self.0;
+                    place.extra = $crate::Extra::new();
+                    // Bit `i`: field number `i` was present.
+                    let mut seen = 0u128;
+                    while let Some(key) = map.next_key::<$crate::macros::Key<'de>>()? {
+                        match key.as_str() {
+                            $(
+                                $crate::macros::__key!($field $($key)?) => {
+                                    $crate::macros::__de!(
+                                        $mode map, place, $field, $ty, __Field::$field as u8
+                                    );
+                                    seen |= 1u128 << (__Field::$field as u8);
                                 }
+                            )*
+                            _ => {
+                                let value: ::serde_json::Value = map.next_value()?;
+                                place.extra.insert(key.into_string(), value);
                             }
-                            Ok($name {
-                                $(
-                                    $field: $crate::macros::__finish!(
-                                        $mode $field, $crate::macros::__key!($field $($key)?),
-                                        extra, __Field::$field as u8
-                                    ),
-                                )*
-                                extra,
-                            })
                         }
                     }
-                    deserializer.deserialize_map(Visitor)
+                    $(
+                        $crate::macros::__finish!(
+                            $mode place, $field, $crate::macros::__key!($field $($key)?),
+                            seen, __Field::$field as u8
+                        );
+                    )*
+                    let _ = seen;
+                    Ok(())
                 }
             }
         };
@@ -133,6 +150,7 @@ macro_rules! model {
 
 macro_rules! __field_ty {
     (opt $ty:ty) => { Option<$ty> };
+    (each $ty:ty) => { Vec<$ty> };
     (req $ty:ty) => { $ty };
     (def $ty:ty) => { $ty };
 }
@@ -156,6 +174,9 @@ macro_rules! __present {
     (def $e:expr) => {
         true
     };
+    (each $e:expr) => {
+        true
+    };
 }
 
 macro_rules! __written {
@@ -165,7 +186,7 @@ macro_rules! __written {
     (req $this:ident, $field:ident, $bit:expr) => {
         true
     };
-    (def $this:ident, $field:ident, $bit:expr) => {
+    ($def:ident $this:ident, $field:ident, $bit:expr) => {
         !$crate::macros::__def_absent!($this, $field, $bit)
     };
 }
@@ -181,7 +202,7 @@ macro_rules! __ser {
     (req $map:ident, $this:ident, $field:ident, $bit:expr, $key:expr) => {
         $map.serialize_entry($key, &$this.$field)?
     };
-    (def $map:ident, $this:ident, $field:ident, $bit:expr, $key:expr) => {
+    ($def:ident $map:ident, $this:ident, $field:ident, $bit:expr, $key:expr) => {
         if !$crate::macros::__def_absent!($this, $field, $bit) {
             $map.serialize_entry($key, &$this.$field)?
         }
@@ -196,40 +217,43 @@ macro_rules! __def_absent {
 }
 
 macro_rules! __de {
-    (opt $map:ident, $field:ident, $ty:ty, $extra:ident, $bit:expr) => {
+    (opt $map:ident, $place:ident, $field:ident, $ty:ty, $bit:expr) => {
         match $map.next_value::<Option<$ty>>()? {
             Some(v) => {
-                $field = Some(v);
-                $extra.clear_null_field($bit);
+                $place.$field = Some(v);
+                $place.extra.clear_null_field($bit);
             }
             None => {
-                $field = None;
-                $extra.set_null_field($bit);
+                $place.$field = None;
+                $place.extra.set_null_field($bit);
             }
         }
     };
-    ($other:ident $map:ident, $field:ident, $ty:ty, $extra:ident, $bit:expr) => {
-        $field = Some($map.next_value::<$ty>()?)
+    (each $map:ident, $place:ident, $field:ident, $ty:ty, $bit:expr) => {
+        $map.next_value_seed($crate::macros::EachInPlace(&mut $place.$field))?
+    };
+    ($other:ident $map:ident, $place:ident, $field:ident, $ty:ty, $bit:expr) => {
+        $map.next_value_seed($crate::macros::InPlace(&mut $place.$field))?
     };
 }
 
+/// After the members were read: a missing `req` field is an error, the field of another
+/// missing member is reset (`None`, or the default, noted as missing).
 macro_rules! __finish {
-    (opt $field:ident, $key:expr, $extra:ident, $bit:expr) => {
-        $field
-    };
-    (req $field:ident, $key:expr, $extra:ident, $bit:expr) => {
-        match $field {
-            Some(v) => v,
-            None => return Err(<A::Error as ::serde::de::Error>::missing_field($key)),
+    (opt $place:ident, $field:ident, $key:expr, $seen:ident, $bit:expr) => {
+        if $seen & (1u128 << $bit) == 0 {
+            $place.$field = None;
         }
     };
-    (def $field:ident, $key:expr, $extra:ident, $bit:expr) => {
-        match $field {
-            Some(v) => v,
-            None => {
-                $extra.set_null_field($bit);
-                Default::default()
-            }
+    (req $place:ident, $field:ident, $key:expr, $seen:ident, $bit:expr) => {
+        if $seen & (1u128 << $bit) == 0 {
+            return Err(<A::Error as ::serde::de::Error>::missing_field($key));
+        }
+    };
+    ($def:ident $place:ident, $field:ident, $key:expr, $seen:ident, $bit:expr) => {
+        if $seen & (1u128 << $bit) == 0 {
+            $place.$field = Default::default();
+            $place.extra.set_null_field($bit);
         }
     };
 }
@@ -335,6 +359,52 @@ use std::borrow::Cow;
 /// Whether `value` is its type's default.
 pub(crate) fn is_default<T: Default + PartialEq>(value: &T) -> bool {
     *value == T::default()
+}
+
+/// Deserializes a member into its field, where the field lies: a model overwrites
+/// itself ([`Deserialize::deserialize_in_place`](serde::Deserialize::deserialize_in_place)),
+/// rather than being built elsewhere and moved (a chunk's models are hundreds of
+/// bytes, moved several times on their way up through `serde_json`).
+pub(crate) struct InPlace<'a, T>(pub(crate) &'a mut T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::de::DeserializeSeed<'de> for InPlace<'_, T> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        T::deserialize_in_place(deserializer, self.0)
+    }
+}
+
+/// Deserializes an array into a `Vec` of models, each filled in where it lies in the
+/// `Vec` ([`InPlace`]); `serde`'s own `Vec` builds each element elsewhere and moves it.
+pub(crate) struct EachInPlace<'a, T>(pub(crate) &'a mut Vec<T>);
+
+impl<'de, T: serde::Deserialize<'de> + Default> serde::de::DeserializeSeed<'de>
+    for EachInPlace<'_, T>
+{
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de> + Default> serde::de::Visitor<'de> for EachInPlace<'_, T> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an array")
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let items = self.0;
+        items.clear();
+        loop {
+            // Not `push`: it builds the default elsewhere and moves it in.
+            let last = items.len();
+            items.resize_with(last + 1, T::default);
+            if seq.next_element_seed(InPlace(&mut items[last]))?.is_none() {
+                items.truncate(last);
+                return Ok(());
+            }
+        }
+    }
 }
 
 /// A map key or short string, borrowed from the input when it can be.

@@ -449,3 +449,82 @@ fn arbitrary_json_never_panics_the_parsers() {
         let _ = serde_json::from_value::<ErrorResponse>(sample.clone());
     }
 }
+
+/// Parses `after` in place over the value parsed from `before`, and checks that the result
+/// is what parsing `after` alone gives: the same fields, and the same JSON written back
+/// (explicit nulls and missing members included).
+fn assert_in_place_is_fresh<T>(before: &str, after: &str)
+where
+    T: serde::de::DeserializeOwned + serde::Serialize + PartialEq + std::fmt::Debug,
+{
+    let fresh: T = serde_json::from_str(after).unwrap();
+    let mut place: T = serde_json::from_str(before).unwrap();
+    T::deserialize_in_place(&mut serde_json::Deserializer::from_str(after), &mut place).unwrap();
+    assert_eq!(place, fresh, "in place over {before}");
+    assert_eq!(
+        serde_json::to_value(&place).unwrap(),
+        serde_json::to_value(&fresh).unwrap(),
+        "written back, in place over {before}"
+    );
+}
+
+#[test]
+fn parsing_in_place_leaves_nothing_of_the_value_before() {
+    let full = r#"{"id":"a","object":"chat.completion.chunk","created":7,"model":"m",
+        "choices":[{"index":0,"delta":{"role":"assistant","content":"x","reasoning":"r",
+            "tool_calls":[{"index":0,"id":"t","type":"function","function":{"name":"f","arguments":"{"}}],
+            "future":1},"logprobs":{"content":[]},"finish_reason":"stop","stop_reason":7,"token_ids":[1]},
+          {"index":1,"delta":{},"finish_reason":null}],
+        "usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3},
+        "system_fingerprint":"s","future_top":[1]}"#;
+    let small = r#"{"id":"b","model":"n","choices":[{"index":0,"delta":{"content":null},"logprobs":null}]}"#;
+    let empty_choices = r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],
+        "usage":null}"#;
+    for (before, after) in [
+        (full, small),
+        (small, full),
+        (full, empty_choices),
+        (empty_choices, full),
+        (full, full),
+    ] {
+        assert_in_place_is_fresh::<ChatCompletionChunk>(before, after);
+    }
+    let completion = r#"{"id":"x","object":"chat.completion","created":1,"model":"m",
+        "choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}],
+        "usage":{"prompt_tokens":1,"completion_tokens":1,"total_tokens":2}}"#;
+    let other = r#"{"id":"y","choices":[{"index":0,"message":{"role":"assistant","content":null,
+        "tool_calls":[]},"logprobs":null}]}"#;
+    assert_in_place_is_fresh::<ChatCompletion>(completion, other);
+    assert_in_place_is_fresh::<ChatCompletion>(other, completion);
+    let text = r#"{"id":"x","object":"text_completion","created":1,"model":"m",
+        "choices":[{"index":0,"text":"a","logprobs":null,"finish_reason":null}]}"#;
+    let text2 = r#"{"id":"z","choices":[{"index":2,"text":"b"},{"index":3,"text":"c"}]}"#;
+    assert_in_place_is_fresh::<Completion>(text, text2);
+    assert_in_place_is_fresh::<Completion>(text2, text);
+}
+
+#[test]
+fn a_repeated_member_is_read_as_its_last_occurrence() {
+    let repeated = r#"{"choices":[{"index":0,"delta":{"content":"a","role":"assistant"}}],
+        "choices":[{"index":1,"delta":{"content":"b"},"delta":{"reasoning":"r"}}]}"#;
+    let last = r#"{"choices":[{"index":1,"delta":{"reasoning":"r"}}]}"#;
+    let repeated: ChatCompletionChunk = serde_json::from_str(repeated).unwrap();
+    let last: ChatCompletionChunk = serde_json::from_str(last).unwrap();
+    assert_eq!(repeated, last);
+    assert_eq!(
+        serde_json::to_value(&repeated).unwrap(),
+        serde_json::to_value(&last).unwrap()
+    );
+}
+
+#[test]
+fn choices_that_are_not_an_array_are_an_error() {
+    for bad in [
+        r#"{"choices":null}"#,
+        r#"{"choices":{}}"#,
+        r#"{"choices":[1]}"#,
+    ] {
+        let error = serde_json::from_str::<ChatCompletionChunk>(bad).unwrap_err();
+        assert!(error.to_string().contains("invalid type"), "{bad}: {error}");
+    }
+}
