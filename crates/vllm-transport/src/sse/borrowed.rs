@@ -17,6 +17,8 @@ impl Decoder {
     /// pieces, several `data` lines, `event` or `id` fields) goes through the decoder's
     /// buffer as with [`feed`](Self::feed), so the events, errors and stream state are
     /// exactly those that `feed(piece)` and [`next_event`](Self::next_event) would give.
+    /// So does the first event of the stream (while a byte order mark may still be
+    /// arriving) and an event after a CR that ended the previous piece (an LF may follow).
     ///
     /// Dropping the [`Events`] before it returned `Ok(None)` feeds what it did not reach
     /// into the decoder, so that nothing is lost: [`next_event`](Self::next_event) or
