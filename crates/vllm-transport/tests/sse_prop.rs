@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use vllm_transport::sse::{Decoder, SseError};
+use vllm_transport::sse::{Decoder, EventRef, SseError};
 
 /// An event as `(event type, data, id)`.
 type Summary = (String, String, Option<String>);
@@ -42,13 +42,17 @@ fn chunking() -> impl Strategy<Value = Chunking> {
         .prop_map(|(lens, how, drain)| Chunking { lens, how, drain })
 }
 
+fn summary(event: EventRef<'_>) -> Summary {
+    (
+        event.event().to_owned(),
+        event.data().to_owned(),
+        event.id().map(str::to_owned),
+    )
+}
+
 fn drain(decoder: &mut Decoder, events: &mut Vec<Summary>) -> Result<(), SseError> {
     while let Some(event) = decoder.next_event()? {
-        events.push((
-            event.event().to_owned(),
-            event.data().to_owned(),
-            event.id().map(str::to_owned),
-        ));
+        events.push(summary(EventRef::from(&event)));
     }
     Ok(())
 }
@@ -83,11 +87,7 @@ fn decode(
                         loop {
                             match in_place.next_event() {
                                 Ok(Some(event)) => {
-                                    events.push((
-                                        event.event().to_owned(),
-                                        event.data().to_owned(),
-                                        event.id().map(str::to_owned),
-                                    ));
+                                    events.push(summary(event));
                                     if !drain_now {
                                         break;
                                     }

@@ -4,6 +4,7 @@ use std::ops::Range;
 
 use memchr::memchr2;
 
+use super::decoder::line_end_len;
 use super::{Decoder, Event, SseError};
 
 impl Decoder {
@@ -188,13 +189,4 @@ fn through_next_line(input: &[u8]) -> usize {
         end += line_end_len(input, end);
     }
     end
-}
-
-/// The length of the line end at `input[at]`: 2 for CRLF, else 1.
-fn line_end_len(input: &[u8], at: usize) -> usize {
-    if input[at] == b'\r' && input.get(at + 1) == Some(&b'\n') {
-        2
-    } else {
-        1
-    }
 }

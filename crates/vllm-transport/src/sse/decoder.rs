@@ -712,14 +712,10 @@ impl State {
     /// Notes a CR that is the last byte so far, which an LF may still follow.
     #[inline]
     fn line_end_len(&mut self, bytes: &[u8], at: usize) -> usize {
-        if bytes[at] == b'\r' {
-            match bytes.get(at + 1) {
-                Some(b'\n') => return 2,
-                Some(_) => {}
-                None => self.after_cr = true,
-            }
+        if bytes[at] == b'\r' && at + 1 == bytes.len() {
+            self.after_cr = true;
         }
-        1
+        line_end_len(bytes, at)
     }
 
     /// Interprets the complete, non-empty `line`, found `at` bytes into the unconsumed
@@ -891,6 +887,16 @@ fn simple_event_len(input: &[u8], len: usize) -> Option<usize> {
         _ => return None,
     };
     Some(len + end_len + blank_len)
+}
+
+/// The length of the line end at `bytes[at]`, a CR or an LF: 2 for CRLF, else 1.
+#[inline]
+pub(super) fn line_end_len(bytes: &[u8], at: usize) -> usize {
+    if bytes[at] == b'\r' && bytes.get(at + 1) == Some(&b'\n') {
+        2
+    } else {
+        1
+    }
 }
 
 /// Where the value of `line`, which starts with `data:`, starts: after the colon

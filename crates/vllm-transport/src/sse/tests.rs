@@ -8,11 +8,7 @@ use super::*;
 type Summary = (String, String, Option<String>);
 
 fn summary(event: &Event) -> Summary {
-    (
-        event.event().to_owned(),
-        event.data().to_owned(),
-        event.id().map(str::to_owned),
-    )
+    summary_ref(EventRef::from(event))
 }
 
 fn summary_ref(event: EventRef<'_>) -> Summary {
