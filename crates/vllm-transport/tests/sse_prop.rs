@@ -32,7 +32,10 @@ struct Chunking {
 
 fn chunking() -> impl Strategy<Value = Chunking> {
     (
-        prop::collection::vec(prop_oneof![3 => 1usize..64, 1 => 64usize..400], 1..16),
+        prop::collection::vec(
+            prop_oneof![3 => 1usize..64, 1 => 64usize..400, 1 => 400usize..2048],
+            1..16,
+        ),
         prop::collection::vec(
             prop_oneof![Just(Feed::Slice), Just(Feed::Bytes), Just(Feed::InPlace)],
             1..8,
@@ -275,6 +278,37 @@ fn reference(input: &str) -> (Vec<Summary>, Result<(), SseError>, String, Option
     (events, end, last_event_id, retry)
 }
 
+// ------------------------------------------------------------ long streams
+
+/// A long stream of mostly the usual event (one `data` line, a blank line), as a
+/// server sends them, with some other lines; and maybe some bytes broken: a byte
+/// replaced at a random place (often making invalid UTF-8), or a character cut short.
+fn long_stream() -> impl Strategy<Value = Vec<u8>> {
+    let event = prop_oneof![
+        8 => (text(), eol(), eol()).prop_map(|(t, a, b)| format!("data: {t}{a}{b}")),
+        1 => (line(), eol()).prop_map(|(l, e)| format!("{l}{e}")),
+    ];
+    (
+        prop::collection::vec(event, 20..150),
+        prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+        prop::option::weighted(0.3, any::<prop::sample::Index>()),
+    )
+        .prop_map(|(events, breaks, cut)| {
+            let mut input = events.concat().into_bytes();
+            if !input.is_empty() {
+                for (at, byte) in breaks {
+                    let at = at.index(input.len());
+                    input[at] = byte;
+                }
+                if let Some(at) = cut {
+                    let at = at.index(input.len());
+                    input.splice(at..at, [0xE2, 0x82]);
+                }
+            }
+            input
+        })
+}
+
 // ------------------------------------------------------------ arbitrary bytes
 
 /// Bytes biased towards the interesting: field names, line ends, parts of multibyte
@@ -335,6 +369,22 @@ proptest! {
     ) {
         let whole = decode(Decoder::new(), &input, None);
         let chunked = decode(Decoder::new(), &input, Some(&chunking));
+        prop_assert_eq!(chunked, whole);
+    }
+}
+
+proptest! {
+    // Fewer cases: each input is ten times as long as the others.
+    #![proptest_config(ProptestConfig::with_cases(300))]
+
+    #[test]
+    fn any_chunking_of_a_long_stream_gives_the_result_of_the_whole(
+        input in long_stream(),
+        chunking in chunking(),
+        max in prop_oneof![4 => Just(usize::MAX), 1 => 0usize..24],
+    ) {
+        let whole = decode(Decoder::with_max_event_size(max), &input, None);
+        let chunked = decode(Decoder::with_max_event_size(max), &input, Some(&chunking));
         prop_assert_eq!(chunked, whole);
     }
 }

@@ -4,8 +4,8 @@ use std::ops::Range;
 
 use memchr::memchr2;
 
-use super::decoder::line_end_len;
-use super::{Decoder, Event, SseError};
+use super::decoder::{Take, line_end_len};
+use super::{Decoder, Event, SseError, utf8};
 
 impl Decoder {
     /// Decodes the events in `piece` where it lies, without copying it into the
@@ -46,6 +46,8 @@ impl Decoder {
         Events {
             decoder: self,
             rest: piece,
+            checked: "",
+            look_ahead: piece.len() >= utf8::LOOK_AHEAD_MIN,
             current: None,
         }
     }
@@ -58,6 +60,11 @@ pub struct Events<'d, 'p> {
     decoder: &'d mut Decoder,
     /// The part of the piece not yet consumed or handed to the decoder.
     rest: &'p [u8],
+    /// A prefix of `rest` known to be valid UTF-8, validated in one go when the first
+    /// event is taken from the piece ([`utf8::valid_prefix`]).
+    checked: &'p str,
+    /// `checked` is yet to be found.
+    look_ahead: bool,
     /// The event last taken from the decoder's buffer, which an [`EventRef`] borrows.
     current: Option<Event>,
 }
@@ -78,12 +85,30 @@ impl Events<'_, '_> {
                 if self.rest.is_empty() {
                     return Ok(None);
                 }
-                if let Some((data, taken)) = self.decoder.take_simple(self.rest) {
-                    self.rest = &self.rest[taken..];
-                    return Ok(Some(EventRef::simple(data, self.decoder)));
+                // Validating all the complete lines at once is much cheaper than line
+                // by line. If some line is invalid, each is validated on its own, so
+                // that errors are those of `feed`.
+                if self.look_ahead {
+                    self.look_ahead = false;
+                    self.checked = utf8::valid_prefix(self.rest);
+                }
+                match self.decoder.take_simple(self.rest, self.checked) {
+                    Take::Event(data, taken) => {
+                        self.advance(taken);
+                        return Ok(Some(EventRef::simple(data, self.decoder)));
+                    }
+                    Take::Buffered => {
+                        self.rest = &[];
+                        return Ok(None);
+                    }
+                    Take::Failed(error) => {
+                        self.rest = &[];
+                        return Err(error);
+                    }
+                    Take::Nothing => {}
                 }
             } else if let Some((data, taken)) = self.decoder.complete_simple(self.rest) {
-                self.rest = &self.rest[taken..];
+                self.advance(taken);
                 return Ok(Some(self.decoder.borrowed_event(data)));
             } else if let Some(event) = self.decoder.next_event()? {
                 return Ok(Some(EventRef::from(&*self.current.insert(event))));
@@ -94,8 +119,16 @@ impl Events<'_, '_> {
             // its next line (and a blank line right after it), then ask again.
             let len = through_next_line(self.rest);
             self.decoder.feed(&self.rest[..len]);
-            self.rest = &self.rest[len..];
+            self.advance(len);
         }
+    }
+
+    /// Moves past the first `len` bytes of the rest of the piece, which end a line.
+    #[inline(always)]
+    fn advance(&mut self, len: usize) {
+        self.rest = &self.rest[len..];
+        // A line end is a character boundary; past the checked prefix, nothing is.
+        self.checked = self.checked.get(len..).unwrap_or("");
     }
 }
 

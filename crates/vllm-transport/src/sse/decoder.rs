@@ -411,23 +411,40 @@ impl Decoder {
             && !self.state.in_event
     }
 
-    /// When [`can_borrow`](Self::can_borrow): the data of the usual event (a `data`
-    /// line and a blank line) at the start of `input`, and the bytes it takes, which
-    /// the decoder now counts as consumed. `None` for anything else, consuming
-    /// nothing: feed the input then.
+    /// When [`can_borrow`](Self::can_borrow): takes the usual event (a `data` line and
+    /// a blank line) at the start of `input`, which the decoder then counts as
+    /// consumed, or all of `input` into the buffer if it has no line end (as
+    /// [`feed`](Self::feed) would, without searching it again). Consumes nothing for
+    /// anything else: feed the input then.
     ///
     /// No `event` or `id` field is pending, so the event's type is `message` and its ID
     /// the [`last_event_id`](Self::last_event_id).
+    ///
+    /// `checked` is a prefix of `input` already known to be valid UTF-8 (possibly
+    /// empty): data that lies in it is not validated again.
     #[inline(always)]
-    pub(super) fn take_simple<'i>(&mut self, input: &'i [u8]) -> Option<(&'i str, usize)> {
+    pub(super) fn take_simple<'i>(&mut self, input: &'i [u8], checked: &'i str) -> Take<'i> {
         debug_assert!(self.can_borrow());
-        let found = self.state.simple_value(input);
-        if found.is_none() {
-            // The search hints describe `input` as if it were buffered, which it is not.
-            self.state.scanned = 0;
-            self.state.line_end_hint = None;
+        debug_assert!(input.starts_with(checked.as_bytes()));
+        if let Some((data, taken)) = self.state.simple_value(input, checked) {
+            return Take::Event(data, taken);
         }
-        found
+        if self.state.scanned == input.len() {
+            // No line end: the start of an event that the next pieces complete. The
+            // search went to the end of what is now buffered. As `next_event` would
+            // after `feed`, check the line against the size limit.
+            self.append(input);
+            return match self.state.check_partial_line(input) {
+                Ok(()) => Take::Buffered,
+                Err(error) => {
+                    self.fail(error.clone());
+                    Take::Failed(error)
+                }
+            };
+        }
+        // The search hint describes `input` as if it were buffered, which it is not.
+        self.state.line_end_hint = None;
+        Take::Nothing
     }
 
     /// When the buffer holds only the start of the usual event's `data` line (an
@@ -590,7 +607,7 @@ impl State {
     /// the event, or 0. Errors are left to the general path.
     #[inline(always)]
     fn simple_event_in(&mut self, input: &[u8], chunk: Option<&Bytes>) -> (Option<Event>, usize) {
-        let Some((value, consumed)) = self.simple_value(input) else {
+        let Some((value, consumed)) = self.simple_value(input, "") else {
             return (None, 0);
         };
         let data = match chunk {
@@ -607,8 +624,10 @@ impl State {
     /// appended to the (empty) buffer.
     ///
     /// The caller dispatches the event ([`dispatch_single`](Self::dispatch_single)).
+    /// `checked` is a prefix of `input` known to be valid UTF-8: a value in it is not
+    /// validated again.
     #[inline(always)]
-    fn simple_value<'i>(&mut self, input: &'i [u8]) -> Option<(&'i str, usize)> {
+    fn simple_value<'i>(&mut self, input: &'i [u8], checked: &'i str) -> Option<(&'i str, usize)> {
         // Whatever this finds, spare the general path the search.
         let Some(len) = memchr2(b'\n', b'\r', input) else {
             self.scanned = input.len();
@@ -620,11 +639,13 @@ impl State {
         }
         let consumed = simple_event_len(input, len)?;
         let start = data_value_start(input);
-        let value = &input[start..len];
-        if value.len() > self.max_event_size {
+        if len - start > self.max_event_size {
             return None;
         }
-        let value = self.validate(value, start).ok()?;
+        let value = match checked.get(start..len) {
+            Some(value) => value,
+            None => self.validate(&input[start..len], start).ok()?,
+        };
         self.offset += consumed as u64;
         self.line_end_hint = None;
         Some((value, consumed))
@@ -869,6 +890,18 @@ impl State {
             limit: self.max_event_size,
         }
     }
+}
+
+/// What [`Decoder::take_simple`] did with its input.
+pub(super) enum Take<'i> {
+    /// Took the usual event: its data, and the bytes it took.
+    Event(&'i str, usize),
+    /// Took all of the input, which has no line end, into the buffer.
+    Buffered,
+    /// As `Buffered`, but the line is already too large: the decoder failed.
+    Failed(SseError),
+    /// Took nothing: the input does not start with the usual event.
+    Nothing,
 }
 
 /// The length of the usual event at the start of `input`, whose first line ends at

@@ -598,6 +598,24 @@ fn oversized_line_errors_before_its_end_arrives() {
     decoder.feed(b"x");
     assert_eq!(decoder.next_event().map(|_| ()), too_large(max));
 
+    // `events` returns it as soon as the piece that makes the line too long, after
+    // the events before it.
+    let mut decoder = Decoder::with_max_event_size(max);
+    let mut in_place = decoder.events(b"data: 1\n\ndata: 01234567890");
+    assert_eq!(
+        in_place.next_event().map(|e| e.map(|e| e.data())),
+        Ok(Some("1"))
+    );
+    assert_eq!(in_place.next_event(), too_large(max).map(|()| None));
+    drop(in_place);
+    assert_eq!(decoder.finish(), too_large(max));
+    let mut decoder = Decoder::with_max_event_size(max);
+    assert_eq!(decoder.events(b"data: 0123456789").next_event(), Ok(None));
+    assert_eq!(
+        decoder.events(b"0").next_event(),
+        too_large(max).map(|()| None)
+    );
+
     // A possible data line whose value has not started counts as empty.
     let mut decoder = Decoder::with_max_event_size(0);
     decoder.feed(b"data");
@@ -752,6 +770,71 @@ fn events_in_place_borrow_the_piece() {
     assert_eq!(in_place.next_event(), Ok(None));
     drop(in_place);
     assert_eq!(decoder.finish(), Ok(()));
+}
+
+/// A stream of `events` chat-like events with multibyte text, a comment every 7th.
+fn long_stream(events: usize) -> Vec<u8> {
+    let mut input = Vec::new();
+    for i in 0..events {
+        if i % 7 == 3 {
+            input.extend_from_slice(b": keep-alive \xC3\xA9\n");
+        }
+        let text = ["caf\u{e9}", "\u{65e5}\u{672c}", "\u{1F600}!", "plain ascii"][i % 4];
+        input.extend_from_slice(format!("data: {{\"n\":{i},\"t\":\"{text}\"}}\n\n").as_bytes());
+    }
+    input
+}
+
+/// Large pieces are validated ahead as a whole; an invalid byte anywhere in them (in
+/// the data, a comment, a character cut short by a line end, the last line) still
+/// gives the events before it and the error at its offset, exactly as `feed` does.
+#[test]
+fn events_in_large_pieces_validate_like_feed() {
+    let clean = long_stream(80);
+    assert!(clean.len() > 2500, "{}", clean.len());
+    let mut inputs = vec![clean.clone()];
+    for (at, bad) in [
+        (clean.len() / 3, &b"\xFF"[..]),
+        (clean.len() - 5, b"\xFF"),
+        (clean.len() / 2, b"\xE2\x82"),
+    ] {
+        let mut input = clean.clone();
+        input.splice(at..at, bad.iter().copied());
+        inputs.push(input);
+    }
+    // In a comment: the second one, after the first multibyte character.
+    let comment = memchr::memmem::find_iter(&clean, b"keep-alive")
+        .nth(1)
+        .unwrap();
+    let mut input = clean.clone();
+    input[comment + 12] = b'x';
+    inputs.push(input);
+    // A character cut short by the end of a line.
+    let end = memchr::memchr(b'\n', &clean[clean.len() / 4..]).unwrap() + clean.len() / 4;
+    let mut input = clean.clone();
+    input.splice(end - 1..end - 1, [0xF0, 0x9F, 0x98]);
+    inputs.push(input);
+
+    for (n, input) in inputs.iter().enumerate() {
+        let whole = decode_with(Decoder::new(), &[input], Feed::Slice);
+        assert_eq!(whole.1.is_ok(), n == 0, "input {n}: {:?}", whole.1);
+        for piece_len in [512, 600, 777, 1460, input.len()] {
+            let pieces: Vec<&[u8]> = input.chunks(piece_len).collect();
+            assert_eq!(
+                decode_with(Decoder::new(), &pieces, Feed::InPlace),
+                whole,
+                "input {n} in pieces of {piece_len}"
+            );
+        }
+        for at in (0..=input.len()).step_by(7) {
+            let (a, b) = input.split_at(at);
+            assert_eq!(
+                decode_with(Decoder::new(), &[a, b], Feed::InPlace),
+                whole,
+                "input {n} split at {at}"
+            );
+        }
+    }
 }
 
 #[test]
