@@ -21,6 +21,9 @@
 //!   (explicit `null`s included).
 //! - Values that are open-ended on the wire ([`Role`], [`FinishReason`], …) are enums with an
 //!   `Other(String)` variant rather than a parse error.
+//! - [`from_str_in_place`] parses into an existing value, reusing its allocations: a stream's
+//!   chunks parsed one after another into one [`ChatCompletionChunk`] cost no allocation
+//!   once it has grown to fit them.
 //!
 //! # Example
 //!
@@ -68,3 +71,45 @@ pub use models::*;
 pub use pooling::*;
 pub use tokenize::*;
 pub use version::*;
+
+/// Parses the JSON text `json` into `place`, overwriting the value there and reusing its
+/// allocations.
+///
+/// The result is what [`serde_json::from_str`] gives (the same fields, the same JSON written
+/// back), but strings, vectors and nested values already in `place` are overwritten where
+/// they are instead of being dropped and allocated again. Parsing a stream's chunks one after
+/// another into one value therefore allocates nothing once the value has grown to fit them
+/// (but `serde_json`'s scratch buffer, for a chunk with an escaped string), which makes a
+/// chat chunk about a quarter cheaper to parse (`benches/README.md`).
+///
+/// # Errors
+///
+/// As [`serde_json::from_str`]: the text is not JSON, not a `T`, or has trailing characters.
+/// `place` then holds a valid value that is part old and part new; parse into it again
+/// before reading it.
+///
+/// ```
+/// use vllm_types::ChatCompletionChunk;
+///
+/// # fn main() -> Result<(), serde_json::Error> {
+/// let mut chunk = ChatCompletionChunk::default();
+/// let mut text = String::new();
+/// for data in [
+///     r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"Hel"}}]}"#,
+///     r#"{"id":"c1","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"lo"}}]}"#,
+/// ] {
+///     vllm_types::from_str_in_place(data, &mut chunk)?;
+///     text.push_str(chunk.choices[0].delta.content.as_deref().unwrap_or(""));
+/// }
+/// assert_eq!(text, "Hello");
+/// # Ok(())
+/// # }
+/// ```
+pub fn from_str_in_place<T>(json: &str, place: &mut T) -> serde_json::Result<()>
+where
+    T: serde::de::DeserializeOwned,
+{
+    let mut deserializer = serde_json::Deserializer::from_str(json);
+    T::deserialize_in_place(&mut deserializer, place)?;
+    deserializer.end()
+}

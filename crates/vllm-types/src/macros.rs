@@ -10,7 +10,9 @@
 //!   likewise a `def` field that was absent is not written back while it holds the default;
 //! - keys are matched borrowed, without buffering the object (`flatten` buffers every member),
 //!   and each member is deserialized into its field where it lies (nested models fill
-//!   themselves in rather than being built and moved), which keeps stream chunk decoding fast.
+//!   themselves in rather than being built and moved), which keeps stream chunk decoding fast;
+//! - parsing into a value that already holds one ([`crate::from_str_in_place`]) overwrites
+//!   its strings, vectors and nested models where they are, keeping their allocations.
 //!
 //! Each field is declared with a mode:
 //! - `opt name: T`: the field is `Option<T>`, skipped when `None`;
@@ -218,15 +220,10 @@ macro_rules! __def_absent {
 
 macro_rules! __de {
     (opt $map:ident, $place:ident, $field:ident, $ty:ty, $bit:expr) => {
-        match $map.next_value::<Option<$ty>>()? {
-            Some(v) => {
-                $place.$field = Some(v);
-                $place.extra.clear_null_field($bit);
-            }
-            None => {
-                $place.$field = None;
-                $place.extra.set_null_field($bit);
-            }
+        if $map.next_value_seed($crate::macros::OptInPlace(&mut $place.$field))? {
+            $place.extra.clear_null_field($bit);
+        } else {
+            $place.extra.set_null_field($bit);
         }
     };
     (each $map:ident, $place:ident, $field:ident, $ty:ty, $bit:expr) => {
@@ -374,6 +371,39 @@ impl<'de, T: serde::Deserialize<'de>> serde::de::DeserializeSeed<'de> for InPlac
     }
 }
 
+/// Deserializes an optional member into its field: `null` makes it `None`; a value
+/// overwrites the one already there in place (reusing its allocations), or is built
+/// when there is none. Returns whether the member was not `null`.
+pub(crate) struct OptInPlace<'a, T>(pub(crate) &'a mut Option<T>);
+
+impl<'de, T: serde::Deserialize<'de>> serde::de::DeserializeSeed<'de> for OptInPlace<'_, T> {
+    type Value = bool;
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_option(self)
+    }
+}
+
+impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for OptInPlace<'_, T> {
+    type Value = bool;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a value or null")
+    }
+    fn visit_none<E: serde::de::Error>(self) -> Result<bool, E> {
+        *self.0 = None;
+        Ok(false)
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<bool, E> {
+        self.visit_none()
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        match self.0 {
+            Some(value) => T::deserialize_in_place(deserializer, value)?,
+            None => *self.0 = Some(T::deserialize(deserializer)?),
+        }
+        Ok(true)
+    }
+}
+
 /// Deserializes an array into a `Vec` of models, each filled in where it lies in the
 /// `Vec` ([`InPlace`]); `serde`'s own `Vec` builds each element elsewhere and moves it.
 pub(crate) struct EachInPlace<'a, T>(pub(crate) &'a mut Vec<T>);
@@ -394,7 +424,13 @@ impl<'de, T: serde::Deserialize<'de> + Default> serde::de::Visitor<'de> for Each
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let items = self.0;
-        items.clear();
+        // The elements already there are overwritten in place, keeping their allocations.
+        for i in 0..items.len() {
+            if seq.next_element_seed(InPlace(&mut items[i]))?.is_none() {
+                items.truncate(i);
+                return Ok(());
+            }
+        }
         loop {
             // Not `push`: it builds the default elsewhere and moves it in.
             let last = items.len();

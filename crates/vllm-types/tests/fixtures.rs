@@ -167,6 +167,76 @@ fn every_fixture_parses_and_round_trips() {
     assert!(checked > 100, "only {checked} fixtures checked");
 }
 
+/// Parses each of `texts` in turn into one value with `from_str_in_place`, and checks
+/// that each time it equals the fresh parse and writes back the same JSON. Returns how many.
+fn in_place_in_turn<T>(what: &str, texts: &[&str]) -> usize
+where
+    T: DeserializeOwned + Serialize + PartialEq + std::fmt::Debug + Default,
+{
+    let mut place = T::default();
+    for text in texts {
+        from_str_in_place(text, &mut place)
+            .unwrap_or_else(|e| panic!("{what}: in place: {e}\n{text}"));
+        let fresh: T = serde_json::from_str(text).unwrap();
+        assert_eq!(place, fresh, "{what}: in place differs\n{text}");
+        assert_eq!(
+            serde_json::to_string(&place).unwrap(),
+            serde_json::to_string(&fresh).unwrap(),
+            "{what}: written back in place differs\n{text}"
+        );
+    }
+    texts.len()
+}
+
+/// Every captured stream parsed chunk by chunk into one value, in order and backwards,
+/// and every chunk of every capture in a row (vLLM's and llama.cpp's shapes mixed), gives
+/// what a fresh parse of each chunk gives.
+#[test]
+fn every_stream_parses_in_place_into_one_value() {
+    let mut chat_chunks = Vec::new();
+    let mut completion_chunks = Vec::new();
+    for rel in all_files().into_iter().filter(|rel| rel.ends_with(".sse")) {
+        let events = sse_data(&rel);
+        let mut texts: Vec<&str> = events.iter().map(String::as_str).collect();
+        texts.retain(|text| *text != "[DONE]");
+        let completions = stem(&rel).starts_with("completions");
+        for _ in 0..2 {
+            if completions {
+                in_place_in_turn::<CompletionChunk>(&rel, &texts);
+            } else {
+                in_place_in_turn::<ChatCompletionChunk>(&rel, &texts);
+            }
+            texts.reverse();
+        }
+        let all = if completions {
+            &mut completion_chunks
+        } else {
+            &mut chat_chunks
+        };
+        all.extend(events.into_iter().filter(|text| text != "[DONE]"));
+    }
+    let chat: Vec<&str> = chat_chunks.iter().map(String::as_str).collect();
+    let completion: Vec<&str> = completion_chunks.iter().map(String::as_str).collect();
+    assert!(in_place_in_turn::<ChatCompletionChunk>("all chat chunks", &chat) > 100);
+    assert!(in_place_in_turn::<CompletionChunk>("all completion chunks", &completion) > 10);
+}
+
+/// Every captured response body parsed into one value in turn, each over the one before.
+#[test]
+fn responses_parse_in_place_over_each_other() {
+    let mut bodies = Vec::new();
+    for rel in all_files().into_iter().filter(|rel| rel.ends_with(".http")) {
+        let (status, body) = http(&rel);
+        if status == 200 && serde_json::from_str::<ChatCompletion>(&body).is_ok() {
+            bodies.push(body);
+        }
+    }
+    let mut texts: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    assert!(in_place_in_turn::<ChatCompletion>("chat responses", &texts) > 5);
+    texts.reverse();
+    in_place_in_turn::<ChatCompletion>("chat responses backwards", &texts);
+}
+
 fn request_error(stem: &str, body: &str) -> String {
     match stem {
         "err_bad_json" => serde_json::from_str::<ChatCompletionRequest>(body)

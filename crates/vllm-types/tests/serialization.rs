@@ -459,7 +459,7 @@ where
 {
     let fresh: T = serde_json::from_str(after).unwrap();
     let mut place: T = serde_json::from_str(before).unwrap();
-    T::deserialize_in_place(&mut serde_json::Deserializer::from_str(after), &mut place).unwrap();
+    vllm_types::from_str_in_place(after, &mut place).unwrap();
     assert_eq!(place, fresh, "in place over {before}");
     assert_eq!(
         serde_json::to_value(&place).unwrap(),
@@ -501,6 +501,32 @@ fn parsing_in_place_leaves_nothing_of_the_value_before() {
     let text2 = r#"{"id":"z","choices":[{"index":2,"text":"b"},{"index":3,"text":"c"}]}"#;
     assert_in_place_is_fresh::<Completion>(text, text2);
     assert_in_place_is_fresh::<Completion>(text2, text);
+}
+
+#[test]
+fn parsing_in_place_fails_where_a_fresh_parse_fails() {
+    let chunk = r#"{"id":"a","model":"m","choices":[{"index":0,"delta":{"content":"x"}}]}"#;
+    let mut place: ChatCompletionChunk = serde_json::from_str(chunk).unwrap();
+    for bad in [
+        "",
+        "null",
+        "[]",
+        r#"{"id":7}"#,
+        r#"{"choices":{}}"#,
+        r#"{"choices":[{"delta":{"content":1}}]}"#,
+        r#"{"id":"a"} x"#,
+        r#"{"id":"a""#,
+    ] {
+        let fresh = serde_json::from_str::<ChatCompletionChunk>(bad).unwrap_err();
+        let in_place = vllm_types::from_str_in_place(bad, &mut place).unwrap_err();
+        assert_eq!(in_place.to_string(), fresh.to_string(), "{bad}");
+    }
+    // After an error, parsing again gives a whole value.
+    vllm_types::from_str_in_place(chunk, &mut place).unwrap();
+    assert_eq!(
+        place,
+        serde_json::from_str::<ChatCompletionChunk>(chunk).unwrap()
+    );
 }
 
 #[test]
