@@ -1,7 +1,9 @@
 //! Parsing stream chunks into `vllm_types::ChatCompletionChunk` (hand-written serde through
 //! `model!`, unknown members kept) against the same model written with
 //! `#[derive(Deserialize)]` + `#[serde(flatten)]` (the usual way to keep unknown members) and
-//! against `serde_json::Value`. Input: the data lines of real vLLM stream captures.
+//! against `serde_json::Value`; and the same `ChatCompletionChunk` parsed in place into one
+//! value with `vllm_types::from_str_in_place`. Input: the data lines of real vLLM stream
+//! captures.
 //!
 //! `cargo bench -p vllm-benches --bench chunk_parse`
 #![allow(missing_docs, clippy::unwrap_used)]
@@ -94,6 +96,16 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             for chunk in &chunks {
                 black_box(serde_json::from_str::<vllm_types::ChatCompletionChunk>(chunk).unwrap());
+            }
+        })
+    });
+    group.bench_function("vllm_types::ChatCompletionChunk, in place", |b| {
+        // One value for all the chunks, as a stream's consumer would keep it.
+        let mut place = vllm_types::ChatCompletionChunk::default();
+        b.iter(|| {
+            for chunk in &chunks {
+                vllm_types::from_str_in_place(chunk, &mut place).unwrap();
+                black_box(&place);
             }
         })
     });

@@ -5,6 +5,8 @@
 //!   touched (`black_box`).
 //! - `sse+json/<input>/<chunking>`: the same, and each event's data but `[DONE]` parsed
 //!   with `serde_json::from_str::<vllm_types::ChatCompletionChunk>`.
+//! - `sse+json-in-place/<input>/<chunking>`: the same, parsed instead into one chunk kept
+//!   for the whole stream, with `vllm_types::from_str_in_place`.
 //!
 //! Inputs and chunkings are described in `README.md`.
 //! `cargo bench -p vllm-benches --bench sse [-- <filter>]`
@@ -31,29 +33,47 @@ use vllm_types::ChatCompletionChunk;
 /// The size limit given to every implementation: above the 5 MB event.
 const LIMIT: usize = 16 << 20;
 
+/// What is done with each event's data ([`consume`]).
+mod mode {
+    /// Touched.
+    pub(crate) const FRAMING: u8 = 0;
+    /// Parsed into a new `ChatCompletionChunk` (`serde_json::from_str`).
+    pub(crate) const JSON: u8 = 1;
+    /// Parsed into one `ChatCompletionChunk` kept for the stream
+    /// (`vllm_types::from_str_in_place`).
+    pub(crate) const JSON_IN_PLACE: u8 = 2;
+}
+
 /// What is done with each event's data: touched, or parsed as a chunk unless it is
-/// `[DONE]`. Returns a number to check that every implementation saw the same.
+/// `[DONE]` (fresh, or into `chunk`). Returns a number to check that every
+/// implementation saw the same.
 #[inline(always)]
-fn consume<const PARSE: bool>(data: &str) -> usize {
-    if !PARSE {
+fn consume<const MODE: u8>(data: &str, chunk: &mut ChatCompletionChunk) -> usize {
+    if MODE == mode::FRAMING {
         return black_box(data).len();
     }
     if data == "[DONE]" {
         return 0;
     }
-    let chunk: ChatCompletionChunk = serde_json::from_str(data).expect("a chunk");
-    black_box(&chunk);
+    if MODE == mode::JSON {
+        let chunk: ChatCompletionChunk = serde_json::from_str(data).expect("a chunk");
+        black_box(&chunk);
+        return 1 + chunk.choices.len();
+    }
+    vllm_types::from_str_in_place(data, chunk).expect("a chunk");
+    black_box(&*chunk);
     1 + chunk.choices.len()
 }
 
 /// Decodes `pieces` with our decoder, copying each piece in.
-fn ours_feed<const PARSE: bool>(pieces: &[Bytes]) -> usize {
+fn ours_feed<const MODE: u8>(pieces: &[Bytes]) -> usize {
     let mut decoder = Decoder::with_max_event_size(LIMIT);
     let mut total = 0;
+    let mut chunk = ChatCompletionChunk::default();
     for piece in pieces {
         decoder.feed(piece);
         while let Some(event) = decoder.next_event().expect("valid stream") {
-            total += consume::<PARSE>(event.data());
+            total += consume::<MODE>(event.data(), &mut chunk);
         }
     }
     decoder.finish().expect("complete stream");
@@ -61,13 +81,14 @@ fn ours_feed<const PARSE: bool>(pieces: &[Bytes]) -> usize {
 }
 
 /// Decodes `pieces` with our decoder, handing over each piece without copying.
-fn ours_feed_bytes<const PARSE: bool>(pieces: &[Bytes]) -> usize {
+fn ours_feed_bytes<const MODE: u8>(pieces: &[Bytes]) -> usize {
     let mut decoder = Decoder::with_max_event_size(LIMIT);
     let mut total = 0;
+    let mut chunk = ChatCompletionChunk::default();
     for piece in pieces {
         decoder.feed_bytes(piece.clone());
         while let Some(event) = decoder.next_event().expect("valid stream") {
-            total += consume::<PARSE>(event.data());
+            total += consume::<MODE>(event.data(), &mut chunk);
         }
     }
     decoder.finish().expect("complete stream");
@@ -75,13 +96,14 @@ fn ours_feed_bytes<const PARSE: bool>(pieces: &[Bytes]) -> usize {
 }
 
 /// Decodes `pieces` with our decoder, reading each piece in place (`Decoder::events`).
-fn ours_events<const PARSE: bool>(pieces: &[Bytes]) -> usize {
+fn ours_events<const MODE: u8>(pieces: &[Bytes]) -> usize {
     let mut decoder = Decoder::with_max_event_size(LIMIT);
     let mut total = 0;
+    let mut chunk = ChatCompletionChunk::default();
     for piece in pieces {
         let mut events = decoder.events(piece);
         while let Some(event) = events.next_event().expect("valid stream") {
-            total += consume::<PARSE>(event.data());
+            total += consume::<MODE>(event.data(), &mut chunk);
         }
     }
     decoder.finish().expect("complete stream");
@@ -89,15 +111,16 @@ fn ours_events<const PARSE: bool>(pieces: &[Bytes]) -> usize {
 }
 
 /// Decodes `pieces` with `sse-core`, which reads each piece in place.
-fn sse_core<const PARSE: bool>(pieces: &[Bytes]) -> usize {
+fn sse_core<const MODE: u8>(pieces: &[Bytes]) -> usize {
     let limit = NonZeroUsize::new(LIMIT).expect("non-zero");
     let mut decoder = sse_core::SseDecoder::with_limit(limit);
     let mut total = 0;
+    let mut chunk = ChatCompletionChunk::default();
     for piece in pieces {
         let mut buf: &[u8] = piece;
         while let Some(event) = decoder.next(&mut buf) {
             if let sse_core::SseEvent::Message(message) = event.expect("valid stream") {
-                total += consume::<PARSE>(&message.data);
+                total += consume::<MODE>(&message.data, &mut chunk);
             }
         }
     }
@@ -105,27 +128,28 @@ fn sse_core<const PARSE: bool>(pieces: &[Bytes]) -> usize {
 }
 
 /// Decodes `pieces` with `eventsource-stream`, polling its `Stream` without a runtime.
-fn eventsource_stream<const PARSE: bool>(pieces: &[Bytes]) -> usize {
+fn eventsource_stream<const MODE: u8>(pieces: &[Bytes]) -> usize {
     let body = futures_util::stream::iter(pieces.iter().cloned().map(Ok::<_, Infallible>));
     let mut events = pin!(body.eventsource());
     let mut cx = Context::from_waker(Waker::noop());
     let mut total = 0;
+    let mut chunk = ChatCompletionChunk::default();
     while let Poll::Ready(Some(event)) = events.as_mut().poll_next(&mut cx) {
-        total += consume::<PARSE>(&event.expect("valid stream").data);
+        total += consume::<MODE>(&event.expect("valid stream").data, &mut chunk);
     }
     total
 }
 
 type Decode = fn(&[Bytes]) -> usize;
 
-/// The implementations, framing only (`false`) or with JSON parsing (`true`).
-fn implementations<const PARSE: bool>() -> [(&'static str, Decode); 5] {
+/// The implementations, doing `MODE` with each event (see [`mode`]).
+fn implementations<const MODE: u8>() -> [(&'static str, Decode); 5] {
     [
-        ("vllm-transport feed", ours_feed::<PARSE>),
-        ("vllm-transport feed_bytes", ours_feed_bytes::<PARSE>),
-        ("vllm-transport events", ours_events::<PARSE>),
-        ("sse-core", sse_core::<PARSE>),
-        ("eventsource-stream", eventsource_stream::<PARSE>),
+        ("vllm-transport feed", ours_feed::<MODE>),
+        ("vllm-transport feed_bytes", ours_feed_bytes::<MODE>),
+        ("vllm-transport events", ours_events::<MODE>),
+        ("sse-core", sse_core::<MODE>),
+        ("eventsource-stream", eventsource_stream::<MODE>),
     ]
 }
 
@@ -184,17 +208,39 @@ fn run(c: &mut Criterion, prefix: &str, inputs: &[(&str, Bytes)], impls: &[(&str
 }
 
 fn framing(c: &mut Criterion) {
-    run(c, "sse", &inputs(), &implementations::<false>());
+    run(c, "sse", &inputs(), &implementations::<{ mode::FRAMING }>());
+}
+
+/// The inputs that are chat completion streams (the big event is not a chunk).
+fn chunk_inputs() -> Vec<(&'static str, Bytes)> {
+    inputs()
+        .into_iter()
+        .filter(|(name, _)| *name != "big-event")
+        .collect()
 }
 
 fn framing_and_json(c: &mut Criterion) {
-    // The big event is not a chat completion chunk.
-    let inputs: Vec<_> = inputs()
-        .into_iter()
-        .filter(|(name, _)| *name != "big-event")
-        .collect();
-    run(c, "sse+json", &inputs, &implementations::<true>());
+    run(
+        c,
+        "sse+json",
+        &chunk_inputs(),
+        &implementations::<{ mode::JSON }>(),
+    );
 }
 
-criterion_group!(benches, framing, framing_and_json);
+fn framing_and_json_in_place(c: &mut Criterion) {
+    run(
+        c,
+        "sse+json-in-place",
+        &chunk_inputs(),
+        &implementations::<{ mode::JSON_IN_PLACE }>(),
+    );
+}
+
+criterion_group!(
+    benches,
+    framing,
+    framing_and_json,
+    framing_and_json_in_place
+);
 criterion_main!(benches);

@@ -79,8 +79,8 @@ pub use version::*;
 /// back), but strings, vectors and nested values already in `place` are overwritten where
 /// they are instead of being dropped and allocated again. Parsing a stream's chunks one after
 /// another into one value therefore allocates nothing once the value has grown to fit them
-/// (but `serde_json`'s scratch buffer, for a chunk with an escaped string), which makes a
-/// chat chunk about a quarter cheaper to parse (`benches/README.md`).
+/// (but `serde_json`'s scratch buffer, for a chunk with an escaped string), which makes
+/// parsing a chat chunk about 30 % cheaper (`chunk_parse` in `benches/README.md`).
 ///
 /// # Errors
 ///

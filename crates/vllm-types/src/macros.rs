@@ -424,12 +424,21 @@ impl<'de, T: serde::Deserialize<'de> + Default> serde::de::Visitor<'de> for Each
     }
     fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let items = self.0;
-        // The elements already there are overwritten in place, keeping their allocations.
-        for i in 0..items.len() {
-            if seq.next_element_seed(InPlace(&mut items[i]))?.is_none() {
-                items.truncate(i);
-                return Ok(());
+        if !items.is_empty() {
+            // The elements already there are overwritten in place, keeping their
+            // allocations. The end of the array is usually next: looking for it with
+            // `next_element` builds nothing, where a slot for one more would be built
+            // and dropped.
+            for i in 0..items.len() {
+                if seq.next_element_seed(InPlace(&mut items[i]))?.is_none() {
+                    items.truncate(i);
+                    return Ok(());
+                }
             }
+            while let Some(item) = seq.next_element()? {
+                items.push(item);
+            }
+            return Ok(());
         }
         loop {
             // Not `push`: it builds the default elsewhere and moves it in.
