@@ -196,9 +196,9 @@ fn every_stream_parses_in_place_into_one_value() {
     let mut chat_chunks = Vec::new();
     let mut completion_chunks = Vec::new();
     for rel in all_files().into_iter().filter(|rel| rel.ends_with(".sse")) {
-        let events = sse_data(&rel);
-        let mut texts: Vec<&str> = events.iter().map(String::as_str).collect();
-        texts.retain(|text| *text != "[DONE]");
+        let mut chunks = sse_data(&rel);
+        chunks.retain(|text| text != "[DONE]");
+        let mut texts: Vec<&str> = chunks.iter().map(String::as_str).collect();
         let completions = stem(&rel).starts_with("completions");
         for _ in 0..2 {
             if completions {
@@ -213,7 +213,7 @@ fn every_stream_parses_in_place_into_one_value() {
         } else {
             &mut chat_chunks
         };
-        all.extend(events.into_iter().filter(|text| text != "[DONE]"));
+        all.extend(chunks);
     }
     let chat: Vec<&str> = chat_chunks.iter().map(String::as_str).collect();
     let completion: Vec<&str> = completion_chunks.iter().map(String::as_str).collect();
