@@ -56,6 +56,18 @@ macro_rules! model {
             );
 
             impl $name {
+                /// Sets the optional member `member` (its JSON name) to `None`, written as an
+                /// explicit `null` while it stays `None` (as a server that sends
+                /// `"logprobs": null` does). Returns `false`, changing nothing, when `member` is
+                /// not an optional member of this type.
+                pub fn set_null(&mut self, member: &str) -> bool {
+                    match member {
+                        $( $crate::macros::__key!($field $($key)?) =>
+                            $crate::macros::__set_null!($mode self, $field, __Field::$field as u8), )*
+                        _ => false,
+                    }
+                }
+
                 fn __shadows(&self, key: &str) -> bool {
                     match key {
                         $( $crate::macros::__key!($field $($key)?) =>
@@ -178,6 +190,17 @@ macro_rules! __present {
     };
     (each $e:expr) => {
         true
+    };
+}
+
+macro_rules! __set_null {
+    (opt $this:ident, $field:ident, $bit:expr) => {{
+        $this.$field = None;
+        $this.extra.set_null_field($bit);
+        true
+    }};
+    ($other:ident $this:ident, $field:ident, $bit:expr) => {
+        false
     };
 }
 
@@ -347,8 +370,8 @@ macro_rules! __first {
 }
 
 pub(crate) use {
-    __de, __def_absent, __field_ty, __finish, __first, __key, __present, __ser, __written, model,
-    string_enum,
+    __de, __def_absent, __field_ty, __finish, __first, __key, __present, __ser, __set_null,
+    __written, model, string_enum,
 };
 
 use std::borrow::Cow;

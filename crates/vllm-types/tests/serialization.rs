@@ -78,6 +78,47 @@ fn explicit_nulls_round_trip_but_unset_fields_stay_out() {
 }
 
 #[test]
+fn set_null_writes_an_unset_optional_member_as_null() {
+    // What a server does: `"logprobs": null` and `"finish_reason": null` in every chunk.
+    let mut choice = ChunkChoice::default();
+    assert!(choice.set_null("logprobs"));
+    assert!(choice.set_null("finish_reason"));
+    assert_eq!(
+        serde_json::to_value(&choice).unwrap(),
+        json!({"index": 0, "delta": {}, "logprobs": null, "finish_reason": null})
+    );
+    // A value set later is written instead of the null; `None` again is null again.
+    choice.finish_reason = Some(FinishReason::Stop);
+    assert_eq!(
+        serde_json::to_value(&choice).unwrap()["finish_reason"],
+        "stop"
+    );
+    choice.finish_reason = None;
+    assert_eq!(
+        serde_json::to_value(&choice).unwrap()["finish_reason"],
+        Value::Null
+    );
+    // A renamed member goes by its JSON name. Required, defaulted and unknown members are
+    // refused and left alone.
+    let mut delta = ToolCallDelta::default();
+    assert!(delta.set_null("type"));
+    assert!(!delta.set_null("kind"));
+    assert!(!delta.set_null("index"));
+    assert_eq!(
+        serde_json::to_value(&delta).unwrap(),
+        json!({"index": 0, "type": null})
+    );
+    let mut set = ChunkChoice {
+        logprobs: Some(ChoiceLogprobs::default()),
+        ..ChunkChoice::default()
+    };
+    assert!(set.set_null("logprobs"));
+    assert_eq!(set.logprobs, None);
+    // Nulls do not take part in equality, as for parsed values.
+    assert_eq!(set, ChunkChoice::default());
+}
+
+#[test]
 fn defaulted_fields_missing_from_input_are_not_invented() {
     // llama.cpp's /detokenize answers {"content": …}; vLLM's {"prompt": …}.
     let llama: DetokenizeResponse = serde_json::from_str(r#"{"content":"hi"}"#).unwrap();
