@@ -14,7 +14,7 @@ use vllm_types::{
 
 use crate::client::ClientInner;
 use crate::error::VllmError;
-use crate::request::{RequestCore, Route, parse_body};
+use crate::request::{Params, RequestCore, Route, parse_body};
 use crate::response::Usage;
 
 mod sealed {
@@ -60,7 +60,7 @@ macro_rules! endpoint {
 /// `send()`), nothing unset is sent, and `extra` members are merged in last.
 #[must_use = "a request does nothing until `send()` is awaited"]
 pub struct ApiRequest<E> {
-    core: RequestCore,
+    core: RequestCore<Params>,
     _endpoint: PhantomData<fn() -> E>,
 }
 
@@ -75,13 +75,20 @@ impl<E> std::fmt::Debug for ApiRequest<E> {
 impl<E: Endpoint> ApiRequest<E> {
     fn new(inner: &Arc<ClientInner>) -> Self {
         ApiRequest {
-            core: RequestCore::new(inner.clone()),
+            core: RequestCore::new(inner.clone(), Params::new(E::REQUIRED)),
             _endpoint: PhantomData,
         }
     }
 
     fn set(mut self, key: &str, value: impl Serialize) -> Self {
-        self.core.set_serialized(key, value);
+        if let Some(value) = self.core.typed::<Value>(key, value) {
+            if let Some(required) = E::REQUIRED.iter().find(|r| **r == key) {
+                if !value.is_null() {
+                    self.core.give(required);
+                }
+            }
+            self.core.body.set(key, value);
+        }
         self
     }
 
@@ -119,7 +126,7 @@ impl<E: Endpoint> ApiRequest<E> {
         if E::GET {
             return Ok(Value::Null);
         }
-        self.core.body(E::REQUIRED).map(Value::Object)
+        self.core.body_value()
     }
 
     /// Sends the request and decodes the answer.
@@ -127,7 +134,7 @@ impl<E: Endpoint> ApiRequest<E> {
         let body = if E::GET {
             self.core.get(E::ROUTE).await?
         } else {
-            self.core.post(E::ROUTE, E::REQUIRED).await?
+            self.core.post(E::ROUTE).await?
         };
         E::decode(&body)
     }
@@ -552,7 +559,7 @@ impl Server {
     /// without retries, so a 503 is reported rather than waited out. A connection or timeout
     /// failure is an error.
     pub async fn health(&self) -> Result<Health, VllmError> {
-        let mut core = RequestCore::new(self.inner.clone());
+        let mut core = RequestCore::new(self.inner.clone(), ());
         core.max_retries(0);
         let (status, _) = core.get_status(Route::Root("/health")).await?;
         Ok(Health {
@@ -633,7 +640,7 @@ impl Audio {
     /// `POST /v1/audio/transcriptions` (a multipart upload).
     pub fn transcriptions(&self) -> TranscriptionBuilder {
         TranscriptionBuilder {
-            core: RequestCore::new(self.inner.clone()),
+            core: RequestCore::new(self.inner.clone(), ()),
             fields: Vec::new(),
             file: None,
         }
@@ -643,7 +650,7 @@ impl Audio {
 /// A transcription request being built: an audio file and form fields.
 #[must_use = "a request does nothing until `send()` or `send_stream()` is awaited"]
 pub struct TranscriptionBuilder {
-    core: RequestCore,
+    core: RequestCore<()>,
     fields: Vec<(String, String)>,
     file: Option<(String, Bytes)>,
 }
@@ -762,6 +769,7 @@ impl TranscriptionBuilder {
 
     /// Sends the request as a stream: `Content` events carry the text as it is recognised.
     pub async fn send_stream(self) -> Result<crate::MessageStream, VllmError> {
+        let started = std::time::Instant::now();
         let (content_type, body) = self.body(true)?;
         let response = self
             .core
@@ -772,10 +780,7 @@ impl TranscriptionBuilder {
                 true,
             )
             .await?;
-        Ok(crate::MessageStream::new(
-            response.into_events(),
-            crate::stream::StreamKind::Chat,
-        ))
+        Ok(crate::MessageStream::new(response.into_events(), started))
     }
 }
 

@@ -3,17 +3,27 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::Value;
-use vllm_types::ChatCompletion;
+use vllm_types::{ChatCompletion, ChatCompletionRequest, StreamOptions};
 
 use crate::client::ClientInner;
 use crate::error::VllmError;
-use crate::request::{RequestCore, common_setters, parse_body};
+use crate::request::{RequestBody, RequestCore, StreamBody, common_setters, parse_body};
 use crate::response::ChatCompletionResponse;
-use crate::stream::{MessageStream, StreamKind};
+use crate::stream::MessageStream;
 
 const PATH: &str = "/chat/completions";
-const REQUIRED: &[&str] = &["model", "messages"];
+
+impl RequestBody for ChatCompletionRequest {
+    fn required(&self) -> &'static [&'static str] {
+        &["model", "messages"]
+    }
+}
+
+impl StreamBody for ChatCompletionRequest {
+    fn stream_fields(&mut self) -> (&mut Option<bool>, &mut Option<StreamOptions>) {
+        (&mut self.stream, &mut self.stream_options)
+    }
+}
 
 /// The chat API group of a client (`client.chat`).
 #[derive(Debug, Clone)]
@@ -44,17 +54,18 @@ impl ChatCompletions {
     /// Starts a chat completion request.
     pub fn create(&self) -> ChatCompletionBuilder {
         ChatCompletionBuilder {
-            core: RequestCore::new(self.inner.clone()),
+            core: RequestCore::new(self.inner.clone(), ChatCompletionRequest::default()),
         }
     }
 }
 
-/// A chat completion request being built. Nothing unset is sent; `send()` or
-/// `send_stream()` sends it.
+/// A chat completion request being built: a typed
+/// [`ChatCompletionRequest`](vllm_types::ChatCompletionRequest), plus `extra` members merged
+/// into its JSON last. Nothing unset is sent; `send()` or `send_stream()` sends it.
 ///
-/// Setters never fail: the first invalid value (a parameter that does not serialize, a NaN
-/// temperature, an `extra` that is not an object) is kept and returned by `send()`. A
-/// missing `model` or `messages` is an error from `send()` too.
+/// Setters never fail: the first invalid value (messages that are not chat messages, a NaN
+/// temperature, an `extra` that is not an object) is kept and returned by `send()`, naming
+/// the parameter. A missing `model` or `messages` is an error from `send()` too.
 ///
 /// ```
 /// use vllm_client::{VllmClient, json};
@@ -80,7 +91,7 @@ impl ChatCompletions {
 #[derive(Debug)]
 #[must_use = "a request does nothing until `send()` or `send_stream()` is awaited"]
 pub struct ChatCompletionBuilder {
-    core: RequestCore,
+    core: RequestCore<ChatCompletionRequest>,
 }
 
 impl ChatCompletionBuilder {
@@ -89,87 +100,83 @@ impl ChatCompletionBuilder {
     /// The conversation: a JSON array of messages (`json!([{"role": "user", "content": "Hi"}])`)
     /// or a `Vec` of [`Message`](vllm_types::Message)s. Required.
     pub fn messages(mut self, messages: impl Serialize) -> Self {
-        self.core.set_serialized("messages", messages);
+        self.core.body.messages = self.core.typed("messages", messages).unwrap_or_default();
+        self.core.give("messages");
         self
     }
 
     /// Tools the model may call: a JSON array, or a `Vec` of [`Tool`](vllm_types::Tool)s.
     pub fn tools(mut self, tools: impl Serialize) -> Self {
-        self.core.set_serialized("tools", tools);
+        self.core.body.tools = self.core.typed("tools", tools);
         self
     }
 
     /// How the model may use tools: `json!("auto")`, `"required"`, `"none"`, a named function,
     /// or a [`ToolChoice`](vllm_types::ToolChoice).
     pub fn tool_choice(mut self, choice: impl Serialize) -> Self {
-        self.core.set_serialized("tool_choice", choice);
+        self.core.body.tool_choice = self.core.typed("tool_choice", choice);
         self
     }
 
     /// Whether the model may call several tools at once.
     pub fn parallel_tool_calls(mut self, parallel: bool) -> Self {
-        self.core.set("parallel_tool_calls", parallel.into());
+        self.core.body.parallel_tool_calls = Some(parallel);
         self
     }
 
     /// Return log probabilities of the generated tokens.
     pub fn logprobs(mut self, logprobs: bool) -> Self {
-        self.core.set("logprobs", logprobs.into());
+        self.core.body.logprobs = Some(logprobs);
         self
     }
 
     /// With `logprobs`: how many most likely alternatives to return per position.
     pub fn top_logprobs(mut self, n: u32) -> Self {
-        self.core.set("top_logprobs", n.into());
+        self.core.body.top_logprobs = Some(n);
         self
     }
 
     /// Maximum tokens to generate, reasoning included (OpenAI's newer `max_tokens`).
     pub fn max_completion_tokens(mut self, tokens: u32) -> Self {
-        self.core.set("max_completion_tokens", tokens.into());
+        self.core.body.max_completion_tokens = Some(tokens);
         self
     }
 
     /// How much a reasoning model should think: `low`, `medium`, `high`.
     pub fn reasoning_effort(mut self, effort: impl Into<String>) -> Self {
-        self.core
-            .set("reasoning_effort", Value::String(effort.into()));
+        self.core.body.reasoning_effort = Some(effort.into().into());
         self
     }
 
     /// vLLM: extra variables for the chat template, e.g. `json!({"enable_thinking": false})`.
     pub fn chat_template_kwargs(mut self, kwargs: impl Serialize) -> Self {
-        self.core.set_serialized("chat_template_kwargs", kwargs);
+        self.core.body.chat_template_kwargs = self.core.typed("chat_template_kwargs", kwargs);
         self
     }
 
     /// vLLM: cap on reasoning tokens, for thinking models that support it.
     pub fn thinking_token_budget(mut self, tokens: u32) -> Self {
-        self.core.set("thinking_token_budget", tokens.into());
+        self.core.body.thinking_token_budget = Some(tokens);
         self
     }
 
-    /// The JSON body that `send()` would send (with `stream` as set; `send_stream()` also
-    /// adds `stream: true` and, unless set, `stream_options: {"include_usage": true}`).
-    /// Needs no server.
-    pub fn build_body(&self) -> Result<Value, VllmError> {
-        self.core.body(REQUIRED).map(Value::Object)
+    /// The typed request as set so far (the `extra` members are merged into its JSON when
+    /// it is sent).
+    pub fn request(&self) -> &ChatCompletionRequest {
+        &self.core.body
     }
 
     /// Sends the request and waits for the whole response.
     pub async fn send(self) -> Result<ChatCompletionResponse, VllmError> {
-        let body = self.core.send_json(PATH, REQUIRED).await?;
+        let body = self.core.send_json(PATH).await?;
         let completion: ChatCompletion = parse_body("the chat completion response", &body)?;
-        let raw = serde_json::to_value(&completion)
-            .map_err(|e| VllmError::builder_from("the response could not be re-encoded", e))?;
-        Ok(ChatCompletionResponse::new(completion, raw))
+        Ok(ChatCompletionResponse::from_completion(completion))
     }
 
     /// Sends the request as a stream and returns once the response head arrived. An error
     /// status is returned here, with the server's message.
     pub async fn send_stream(self) -> Result<MessageStream, VllmError> {
-        self.core
-            .send_stream(PATH, REQUIRED, StreamKind::Chat)
-            .await
+        let (events, started) = self.core.send_stream(PATH).await?;
+        Ok(MessageStream::new(events, started))
     }
 }

@@ -3,17 +3,27 @@
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::Value;
-use vllm_types::Completion;
+use vllm_types::{Completion, CompletionRequest, FinishReason, StreamOptions};
 
 use crate::client::ClientInner;
 use crate::error::VllmError;
-use crate::request::{RequestCore, common_setters, parse_body};
+use crate::request::{RequestBody, RequestCore, StreamBody, common_setters, parse_body};
 use crate::response::Usage;
-use crate::stream::{MessageStream, StreamKind};
+use crate::stream::CompletionStream;
 
 const PATH: &str = "/completions";
-const REQUIRED: &[&str] = &["model", "prompt"];
+
+impl RequestBody for CompletionRequest {
+    fn required(&self) -> &'static [&'static str] {
+        &["model", "prompt"]
+    }
+}
+
+impl StreamBody for CompletionRequest {
+    fn stream_fields(&mut self) -> (&mut Option<bool>, &mut Option<StreamOptions>) {
+        (&mut self.stream, &mut self.stream_options)
+    }
+}
 
 /// The legacy completions API group of a client (`client.completions`).
 #[derive(Debug, Clone)]
@@ -29,7 +39,7 @@ impl Completions {
     /// Starts a completion request (`/v1/completions`).
     pub fn create(&self) -> CompletionBuilder {
         CompletionBuilder {
-            core: RequestCore::new(self.inner.clone()),
+            core: RequestCore::new(self.inner.clone(), CompletionRequest::default()),
         }
     }
 }
@@ -53,55 +63,56 @@ impl Completions {
 #[derive(Debug)]
 #[must_use = "a request does nothing until `send()` or `send_stream()` is awaited"]
 pub struct CompletionBuilder {
-    core: RequestCore,
+    core: RequestCore<CompletionRequest>,
 }
 
 impl CompletionBuilder {
     common_setters!();
 
-    /// The prompt: a string, several strings, token ids, or several token-id sequences.
-    /// Required.
+    /// The prompt: a string, several strings, token ids, several token-id sequences, or a
+    /// [`Prompt`](vllm_types::Prompt). Required.
     pub fn prompt(mut self, prompt: impl Serialize) -> Self {
-        self.core.set_serialized("prompt", prompt);
+        self.core.body.prompt = self.core.typed("prompt", prompt);
+        self.core.give("prompt");
         self
     }
 
     /// Return log probabilities of this many most likely tokens per position.
     pub fn logprobs(mut self, n: u32) -> Self {
-        self.core.set("logprobs", n.into());
+        self.core.body.logprobs = Some(n);
         self
     }
 
     /// Put the prompt before the generated text.
     pub fn echo(mut self, echo: bool) -> Self {
-        self.core.set("echo", echo.into());
+        self.core.body.echo = Some(echo);
         self
     }
 
     /// Text to append after the completion.
     pub fn suffix(mut self, suffix: impl Into<String>) -> Self {
-        self.core.set("suffix", Value::String(suffix.into()));
+        self.core.body.suffix = Some(suffix.into());
         self
     }
 
-    /// The JSON body that `send()` would send. Needs no server.
-    pub fn build_body(&self) -> Result<Value, VllmError> {
-        self.core.body(REQUIRED).map(Value::Object)
+    /// The typed request as set so far (the `extra` members are merged into its JSON when
+    /// it is sent).
+    pub fn request(&self) -> &CompletionRequest {
+        &self.core.body
     }
 
     /// Sends the request and waits for the whole response.
     pub async fn send(self) -> Result<CompletionResponse, VllmError> {
-        let body = self.core.send_json(PATH, REQUIRED).await?;
+        let body = self.core.send_json(PATH).await?;
         let completion: Completion = parse_body("the completion response", &body)?;
-        Ok(CompletionResponse::new(completion))
+        Ok(CompletionResponse::from_completion(completion))
     }
 
     /// Sends the request as a stream: its events are `Content` (text), `Finished`, `Usage`,
-    /// then `Done` or `Error`.
-    pub async fn send_stream(self) -> Result<MessageStream, VllmError> {
-        self.core
-            .send_stream(PATH, REQUIRED, StreamKind::Completion)
-            .await
+    /// then the end (`Ok(None)` from [`try_next`](CompletionStream::try_next)) or an error.
+    pub async fn send_stream(self) -> Result<CompletionStream, VllmError> {
+        let (events, started) = self.core.send_stream(PATH).await?;
+        Ok(CompletionStream::new(events, started))
     }
 }
 
@@ -122,7 +133,7 @@ pub struct CompletionResponse {
 }
 
 impl CompletionResponse {
-    fn new(completion: Completion) -> Self {
+    pub(crate) fn from_completion(completion: Completion) -> Self {
         let first = completion.choices.first();
         CompletionResponse {
             id: completion.id.clone(),
@@ -136,8 +147,18 @@ impl CompletionResponse {
         }
     }
 
+    /// Why the first choice stopped, typed (the same as `finish_reason`).
+    pub fn typed_finish_reason(&self) -> Option<&FinishReason> {
+        self.completion.choices.first()?.finish_reason.as_ref()
+    }
+
     /// The whole response, typed: every choice, log probabilities, ….
     pub fn completion(&self) -> &Completion {
         &self.completion
+    }
+
+    /// The whole response, typed, by value.
+    pub fn into_completion(self) -> Completion {
+        self.completion
     }
 }

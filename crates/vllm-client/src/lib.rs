@@ -43,7 +43,7 @@ pub use completions::{CompletionBuilder, CompletionResponse, Completions};
 pub use error::VllmError;
 pub use response::{ChatCompletionResponse, Usage};
 pub use serde_json::{Value, json};
-pub use stream::{MessageStream, StreamEvent};
+pub use stream::{CompletionStream, MessageStream, StreamEvent, StreamTimings};
 pub use tool_calls::ToolCall;
 pub use vllm_transport::TimeoutKind;
 pub use vllm_types as types;

@@ -2,15 +2,16 @@
 //! sending it.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use vllm_types::StreamOptions;
 
 use crate::client::ClientInner;
 use crate::error::VllmError;
-use crate::stream::{MessageStream, StreamKind};
 
 /// Where an endpoint lives.
 #[derive(Debug, Clone, Copy)]
@@ -22,22 +23,78 @@ pub enum Route<'a> {
     Root(&'a str),
 }
 
-/// A request body being built, with per-request options.
+/// A request body: what it must have before it is sent.
+pub(crate) trait RequestBody: Serialize {
+    /// The members that must be given (by a setter, or in `extra`).
+    fn required(&self) -> &'static [&'static str];
+}
+
+/// A request body that can be streamed.
+pub(crate) trait StreamBody: RequestBody {
+    /// Its `stream` and `stream_options` fields.
+    fn stream_fields(&mut self) -> (&mut Option<bool>, &mut Option<StreamOptions>);
+}
+
+/// No body (a `GET`, or a body built elsewhere, like a multipart upload).
+impl RequestBody for () {
+    fn required(&self) -> &'static [&'static str] {
+        &[]
+    }
+}
+
+/// A body of parameters set by name, for the endpoints without a typed builder.
+#[derive(Debug, Default)]
+pub(crate) struct Params {
+    map: Map<String, Value>,
+    required: &'static [&'static str],
+}
+
+impl Params {
+    pub(crate) fn new(required: &'static [&'static str]) -> Self {
+        Params {
+            map: Map::new(),
+            required,
+        }
+    }
+
+    /// Sets the member `key`.
+    pub(crate) fn set(&mut self, key: &str, value: Value) {
+        self.map.insert(key.to_owned(), value);
+    }
+}
+
+impl Serialize for Params {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.map.serialize(serializer)
+    }
+}
+
+impl RequestBody for Params {
+    fn required(&self) -> &'static [&'static str] {
+        self.required
+    }
+}
+
+/// A request being built: its body (typed), the `extra` members merged into it last, its
+/// first error, and per-request options.
 #[derive(Debug)]
-pub(crate) struct RequestCore {
+pub(crate) struct RequestCore<B> {
     inner: Arc<ClientInner>,
-    body: Map<String, Value>,
+    pub(crate) body: B,
+    /// The required members a setter set.
+    given: Vec<&'static str>,
     extra: Map<String, Value>,
     error: Option<VllmError>,
     timeout: Option<Option<Duration>>,
     max_retries: Option<u32>,
 }
 
-impl RequestCore {
-    pub(crate) fn new(inner: Arc<ClientInner>) -> Self {
+impl<B: RequestBody> RequestCore<B> {
+    pub(crate) fn new(inner: Arc<ClientInner>, body: B) -> Self {
         RequestCore {
             inner,
-            body: Map::new(),
+            body,
+            given: Vec::new(),
             extra: Map::new(),
             error: None,
             timeout: None,
@@ -45,42 +102,51 @@ impl RequestCore {
         }
     }
 
-    fn fail(&mut self, error: VllmError) {
-        self.error.get_or_insert(error);
-    }
-
-    /// Sets `key` to a JSON value.
-    pub(crate) fn set(&mut self, key: &str, value: Value) {
-        self.body.insert(key.to_owned(), value);
-    }
-
-    /// Sets `key` to `value` serialized; a value that does not serialize is the request's
-    /// error.
-    pub(crate) fn set_serialized(&mut self, key: &str, value: impl Serialize) {
-        match serde_json::to_value(value) {
-            Ok(v) => self.set(key, v),
-            Err(e) => self.fail(VllmError::builder_from(
-                format!("`{key}` could not be serialized"),
-                e,
-            )),
+    /// Notes that the required member `key` was set.
+    pub(crate) fn give(&mut self, key: &'static str) {
+        if !self.given.contains(&key) {
+            self.given.push(key);
         }
     }
 
-    /// Sets `key` to a float given as `f32`, sent as its shortest decimal (0.7, not
-    /// 0.699999988…). NaN and infinities are the request's error.
-    pub(crate) fn set_f32(&mut self, key: &str, value: f32) {
+    /// Keeps `error` as the request's error, unless it has one already.
+    pub(crate) fn fail(&mut self, error: VllmError) {
+        self.error.get_or_insert(error);
+    }
+
+    /// `value` as a `T` (through its JSON form); a value that does not convert is the
+    /// request's error, naming `key`.
+    pub(crate) fn typed<T: DeserializeOwned>(
+        &mut self,
+        key: &str,
+        value: impl Serialize,
+    ) -> Option<T> {
+        match serde_json::to_value(value).and_then(serde_json::from_value) {
+            Ok(typed) => Some(typed),
+            Err(e) => {
+                self.fail(VllmError::builder_from(
+                    format!("`{key}` is not valid: {e}"),
+                    e,
+                ));
+                None
+            }
+        }
+    }
+
+    /// A float given as `f32`, as the `f64` of its shortest decimal (0.7, not
+    /// 0.699999988…). NaN and infinities are the request's error, naming `key`.
+    pub(crate) fn float(&mut self, key: &str, value: f32) -> Option<f64> {
         // The shortest decimal that reads back as this f32, read as an f64.
         let number = value
             .is_finite()
             .then(|| value.to_string().parse::<f64>().ok())
-            .flatten()
-            .and_then(serde_json::Number::from_f64);
-        match number {
-            Some(n) => self.set(key, Value::Number(n)),
-            None => self.fail(VllmError::builder(format!(
+            .flatten();
+        if number.is_none() {
+            self.fail(VllmError::builder(format!(
                 "`{key}` must be a finite number, not {value}"
-            ))),
+            )));
         }
+        number
     }
 
     /// Merges the members of `params` (a JSON object) into the body, last: they win over
@@ -108,25 +174,51 @@ impl RequestCore {
         self.max_retries = Some(retries);
     }
 
-    /// The body that would be sent: the setters' members, then `extra`, checked to have the
-    /// `required` members.
-    pub(crate) fn body(&self, required: &[&str]) -> Result<Map<String, Value>, VllmError> {
+    /// The first required member that neither a setter nor `extra` gave.
+    fn check_required(&self) -> Result<(), VllmError> {
+        let missing = self.body.required().iter().find(|key| {
+            !self.given.contains(key) && self.extra.get(**key).is_none_or(Value::is_null)
+        });
+        match missing {
+            Some(key) => Err(VllmError::builder(format!(
+                "`{key}` is required; set it with `.{key}(…)`"
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    /// The body that would be sent, as JSON: the typed body, then `extra`.
+    pub(crate) fn body_value(&self) -> Result<Value, VllmError> {
         if let Some(e) = &self.error {
             return Err(e.duplicate_builder());
         }
-        let mut body = self.body.clone();
-        body.extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
-        check_required(&body, required)?;
-        Ok(body)
+        self.check_required()?;
+        let mut value = serde_json::to_value(&self.body)
+            .map_err(|e| VllmError::builder_from("the body could not be serialized", e))?;
+        if let Value::Object(map) = &mut value {
+            map.extend(self.extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        Ok(value)
     }
 
-    /// The body to send, moved out rather than copied (the request is being sent).
-    fn take_body(&mut self, required: &[&str]) -> Result<Map<String, Value>, VllmError> {
+    /// The body to send, as bytes (the request is being sent: its error is taken).
+    fn take_body_bytes(&mut self) -> Result<Bytes, VllmError> {
         self.take_error()?;
-        let mut body = std::mem::take(&mut self.body);
-        body.extend(std::mem::take(&mut self.extra));
-        check_required(&body, required)?;
-        Ok(body)
+        self.check_required()?;
+        let bytes = if self.extra.is_empty() {
+            serde_json::to_vec(&self.body)
+        } else {
+            serde_json::to_value(&self.body).and_then(|value| match value {
+                Value::Object(mut map) => {
+                    map.extend(std::mem::take(&mut self.extra));
+                    serde_json::to_vec(&map)
+                }
+                other => serde_json::to_vec(&other),
+            })
+        };
+        bytes
+            .map(Bytes::from)
+            .map_err(|e| VllmError::builder_from("the body could not be serialized", e))
     }
 
     fn take_error(&mut self) -> Result<(), VllmError> {
@@ -136,39 +228,36 @@ impl RequestCore {
         }
     }
 
+    /// A `POST` (else a `GET`) to `route` with the client's headers, retries and timeout.
     fn prepare(
         &self,
         route: Route<'_>,
-        body: Option<&Map<String, Value>>,
+        post: bool,
     ) -> Result<vllm_transport::RequestBuilder, VllmError> {
         let transport = self.inner.transport()?;
         let url = self.inner.route_url(route);
-        let mut request = match body {
-            Some(body) => {
-                let bytes = serde_json::to_vec(body)
-                    .map_err(|e| VllmError::builder_from("the body could not be serialized", e))?;
-                transport.post(url).json(Bytes::from(bytes))
-            }
-            None => transport.get(url),
+        let request = if post {
+            transport.post(url)
+        } else {
+            transport.get(url)
         };
-        request = request
+        Ok(request
             .headers(self.inner.headers())
             .max_retries(self.max_retries.unwrap_or(self.inner.max_retries))
-            .timeout(self.timeout.unwrap_or(self.inner.timeout));
-        Ok(request)
+            .timeout(self.timeout.unwrap_or(self.inner.timeout)))
     }
 
     /// GETs `route` and returns the response body (no request body is sent).
     pub(crate) async fn get(mut self, route: Route<'_>) -> Result<Bytes, VllmError> {
         self.take_error()?;
-        let response = self.prepare(route, None)?.send().await?;
+        let response = self.prepare(route, false)?.send().await?;
         Ok(response.bytes().await?)
     }
 
     /// GETs `route` and returns the status, whatever it is, with the body (for `/health`).
     pub(crate) async fn get_status(mut self, route: Route<'_>) -> Result<(u16, Bytes), VllmError> {
         self.take_error()?;
-        match self.prepare(route, None)?.send().await {
+        match self.prepare(route, false)?.send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
                 Ok((status, response.bytes().await?))
@@ -182,27 +271,15 @@ impl RequestCore {
         }
     }
 
-    /// POSTs the body (as built, `stream` kept) to `route` and returns the response body.
-    pub(crate) async fn post(
-        mut self,
-        route: Route<'_>,
-        required: &[&str],
-    ) -> Result<Bytes, VllmError> {
-        let body = self.take_body(required)?;
-        self.post_body(route, &body).await
-    }
-
-    async fn post_body(
-        &self,
-        route: Route<'_>,
-        body: &Map<String, Value>,
-    ) -> Result<Bytes, VllmError> {
-        let response = self.prepare(route, Some(body))?.send().await?;
+    /// POSTs the body to `route` and returns the response body.
+    pub(crate) async fn post(mut self, route: Route<'_>) -> Result<Bytes, VllmError> {
+        let body = self.take_body_bytes()?;
+        let response = self.prepare(route, true)?.json(body).send().await?;
         Ok(response.bytes().await?)
     }
 
-    /// POSTs `bytes` with `content_type` (a multipart upload) to `route`, with `stream` set
-    /// as given; returns the response.
+    /// POSTs `bytes` with `content_type` (a multipart upload) to `route`, as a stream or
+    /// not; returns the response.
     pub(crate) async fn post_raw(
         mut self,
         route: Route<'_>,
@@ -211,78 +288,66 @@ impl RequestCore {
         stream: bool,
     ) -> Result<vllm_transport::Response, VllmError> {
         self.take_error()?;
-        let transport = self.inner.transport()?;
-        let timeout = self.timeout.unwrap_or(self.inner.timeout);
-        let mut request = transport
-            .post(self.inner.route_url(route))
-            .headers(self.inner.headers())
+        let request = self
+            .prepare(route, true)?
             .header("content-type", content_type)
-            .body(bytes)
-            .max_retries(self.max_retries.unwrap_or(self.inner.max_retries));
-        request = if stream {
+            .body(bytes);
+        Ok(self.timed(request, stream).send().await?)
+    }
+
+    /// The request's timeouts: for a stream, the timeout bounds the wait for the head and
+    /// the idle timeout each gap after it; otherwise the timeout bounds the whole request.
+    fn timed(
+        &self,
+        request: vllm_transport::RequestBuilder,
+        stream: bool,
+    ) -> vllm_transport::RequestBuilder {
+        let timeout = self.timeout.unwrap_or(self.inner.timeout);
+        if stream {
             request
                 .timeout(None)
                 .response_head_timeout(timeout)
                 .idle_timeout(self.inner.stream_idle_timeout)
         } else {
             request.timeout(timeout)
-        };
-        Ok(request.send().await?)
-    }
-
-    /// POSTs the body to `path` without `stream` and `stream_options` (the whole answer at
-    /// once) and returns the response body.
-    pub(crate) async fn send_json(
-        mut self,
-        path: &str,
-        required: &[&str],
-    ) -> Result<Bytes, VllmError> {
-        let mut body = self.take_body(required)?;
-        body.remove("stream");
-        body.remove("stream_options");
-        self.post_body(Route::Api(path), &body).await
-    }
-
-    /// POSTs the body to `path` with `stream: true` (and `stream_options.include_usage`
-    /// unless set) and returns the event stream once the response head arrived.
-    pub(crate) async fn send_stream(
-        mut self,
-        path: &str,
-        required: &[&str],
-        kind: StreamKind,
-    ) -> Result<MessageStream, VllmError> {
-        let mut body = self.take_body(required)?;
-        body.insert("stream".into(), Value::Bool(true));
-        if !body.contains_key("stream_options") {
-            body.insert(
-                "stream_options".into(),
-                serde_json::json!({"include_usage": true}),
-            );
         }
-        let timeout = self.timeout.unwrap_or(self.inner.timeout);
-        let request = self
-            .prepare(Route::Api(path), Some(&body))?
-            // For a stream, the timeout bounds the wait for the head; the idle timeout
-            // bounds each gap after it.
-            .timeout(None)
-            .response_head_timeout(timeout)
-            .idle_timeout(self.inner.stream_idle_timeout)
-            .header("accept", "text/event-stream");
-        let response = request.send().await?;
-        Ok(MessageStream::new(response.into_events(), kind))
     }
 }
 
-/// An error naming the first of `required` that `body` lacks (or has as `null`).
-fn check_required(body: &Map<String, Value>, required: &[&str]) -> Result<(), VllmError> {
-    match required
-        .iter()
-        .find(|key| body.get(**key).is_none_or(Value::is_null))
-    {
-        Some(key) => Err(VllmError::builder(format!(
-            "`{key}` is required; set it with `.{key}(…)`"
-        ))),
-        None => Ok(()),
+impl<B: StreamBody> RequestCore<B> {
+    /// POSTs the body to `path` without `stream` and `stream_options` (the whole answer at
+    /// once) and returns the response body.
+    pub(crate) async fn send_json(mut self, path: &str) -> Result<Bytes, VllmError> {
+        let (stream, options) = self.body.stream_fields();
+        *stream = None;
+        *options = None;
+        self.extra.remove("stream");
+        self.extra.remove("stream_options");
+        self.post(Route::Api(path)).await
+    }
+
+    /// POSTs the body to `path` with `stream: true` (and `stream_options.include_usage`
+    /// unless set) and returns the SSE events once the response head arrived, with the
+    /// instant the request started.
+    pub(crate) async fn send_stream(
+        mut self,
+        path: &str,
+    ) -> Result<(vllm_transport::EventStream, Instant), VllmError> {
+        let started = Instant::now();
+        let has_options = self.extra.contains_key("stream_options");
+        let (stream, options) = self.body.stream_fields();
+        *stream = Some(true);
+        if options.is_none() && !has_options {
+            *options = Some(StreamOptions::include_usage());
+        }
+        self.extra.remove("stream");
+        let body = self.take_body_bytes()?;
+        let request = self
+            .prepare(Route::Api(path), true)?
+            .json(body)
+            .header("accept", "text/event-stream");
+        let response = self.timed(request, true).send().await?;
+        Ok((response.into_events(), started))
     }
 }
 
@@ -306,139 +371,138 @@ fn json_kind(value: &Value) -> &'static str {
     }
 }
 
-/// Setters that the chat and the completions builders share. Expands inside `impl` blocks of
-/// types with a `core: RequestCore` field.
+/// Setters that the chat and the completions builders share (their typed requests have the
+/// same sampling fields). Expands inside `impl` blocks of types with a `core: RequestCore<_>`
+/// field whose body is a `vllm-types` request.
 macro_rules! common_setters {
     () => {
         /// The model to use (an id from `/v1/models`). Required.
         pub fn model(mut self, name: impl Into<String>) -> Self {
-            self.core
-                .set("model", serde_json::Value::String(name.into()));
+            self.core.body.model = Some(name.into());
+            self.core.give("model");
             self
         }
 
         /// Sampling temperature, 0 to 2; 0 is greedy (deterministic).
         pub fn temperature(mut self, temperature: f32) -> Self {
-            self.core.set_f32("temperature", temperature);
+            self.core.body.temperature = self.core.float("temperature", temperature);
             self
         }
 
         /// Maximum number of tokens to generate.
         pub fn max_tokens(mut self, tokens: u32) -> Self {
-            self.core.set("max_tokens", tokens.into());
+            self.core.body.max_tokens = Some(tokens);
             self
         }
 
         /// Nucleus sampling threshold, 0 to 1.
         pub fn top_p(mut self, p: f32) -> Self {
-            self.core.set_f32("top_p", p);
+            self.core.body.top_p = self.core.float("top_p", p);
             self
         }
 
         /// vLLM: sample from the `k` most likely tokens (-1: all).
         pub fn top_k(mut self, k: i32) -> Self {
-            self.core.set("top_k", k.into());
+            self.core.body.top_k = Some(k);
             self
         }
 
         /// vLLM: minimum probability of a token relative to the most likely one, 0 to 1.
         pub fn min_p(mut self, p: f32) -> Self {
-            self.core.set_f32("min_p", p);
+            self.core.body.min_p = self.core.float("min_p", p);
             self
         }
 
         /// vLLM: penalty on repeated tokens (1.0: none; above 1 discourages repeats).
         pub fn repetition_penalty(mut self, penalty: f32) -> Self {
-            self.core.set_f32("repetition_penalty", penalty);
+            self.core.body.repetition_penalty = self.core.float("repetition_penalty", penalty);
             self
         }
 
         /// Penalise tokens by whether they appeared so far, -2 to 2.
         pub fn presence_penalty(mut self, penalty: f32) -> Self {
-            self.core.set_f32("presence_penalty", penalty);
+            self.core.body.presence_penalty = self.core.float("presence_penalty", penalty);
             self
         }
 
         /// Penalise tokens by how often they appeared so far, -2 to 2.
         pub fn frequency_penalty(mut self, penalty: f32) -> Self {
-            self.core.set_f32("frequency_penalty", penalty);
+            self.core.body.frequency_penalty = self.core.float("frequency_penalty", penalty);
             self
         }
 
         /// Random seed, for reproducible sampling.
         pub fn seed(mut self, seed: i64) -> Self {
-            self.core.set("seed", seed.into());
+            self.core.body.seed = Some(seed);
             self
         }
 
         /// Number of choices to generate.
         pub fn n(mut self, n: u32) -> Self {
-            self.core.set("n", n.into());
+            self.core.body.n = Some(n);
             self
         }
 
-        /// Stop sequences: a string or an array of strings (`json!(["END", "\n\n"])`).
+        /// Stop sequences: a string or an array of strings (`json!(["END", "\n\n"])`), or a
+        /// [`Stop`](vllm_types::Stop).
         pub fn stop(mut self, sequences: impl serde::Serialize) -> Self {
-            self.core.set_serialized("stop", sequences);
+            self.core.body.stop = self.core.typed("stop", sequences);
             self
         }
 
         /// vLLM: stop at any of these token ids.
         pub fn stop_token_ids(mut self, ids: impl IntoIterator<Item = u32>) -> Self {
-            self.core
-                .set("stop_token_ids", ids.into_iter().collect::<Vec<_>>().into());
+            self.core.body.stop_token_ids = Some(ids.into_iter().collect());
             self
         }
 
         /// vLLM: generate at least this many tokens before a stop may end the output.
         pub fn min_tokens(mut self, tokens: u32) -> Self {
-            self.core.set("min_tokens", tokens.into());
+            self.core.body.min_tokens = Some(tokens);
             self
         }
 
         /// vLLM: keep generating past the end-of-sequence token.
         pub fn ignore_eos(mut self, ignore: bool) -> Self {
-            self.core.set("ignore_eos", ignore.into());
+            self.core.body.ignore_eos = Some(ignore);
             self
         }
 
         /// vLLM: leave special tokens out of the output text (default true).
         pub fn skip_special_tokens(mut self, skip: bool) -> Self {
-            self.core.set("skip_special_tokens", skip.into());
+            self.core.body.skip_special_tokens = Some(skip);
             self
         }
 
         /// Output format: `{"type": "json_object"}`, a `json_schema`, or a
         /// [`ResponseFormat`](vllm_types::ResponseFormat).
         pub fn response_format(mut self, format: impl serde::Serialize) -> Self {
-            self.core.set_serialized("response_format", format);
+            self.core.body.response_format = self.core.typed("response_format", format);
             self
         }
 
         /// vLLM: constrained decoding (`{"json": schema}`, `{"regex": …}`, `{"choice": [...]}`,
         /// `{"grammar": …}`), or a [`StructuredOutputs`](vllm_types::StructuredOutputs).
         pub fn structured_outputs(mut self, constraint: impl serde::Serialize) -> Self {
-            self.core.set_serialized("structured_outputs", constraint);
+            self.core.body.structured_outputs = self.core.typed("structured_outputs", constraint);
             self
         }
 
         /// vLLM: scheduling priority (lower runs earlier; needs priority scheduling).
         pub fn priority(mut self, priority: i32) -> Self {
-            self.core.set("priority", priority.into());
+            self.core.body.priority = Some(priority);
             self
         }
 
         /// vLLM: the id the server uses for this request in its logs and metrics.
         pub fn request_id(mut self, id: impl Into<String>) -> Self {
-            self.core
-                .set("request_id", serde_json::Value::String(id.into()));
+            self.core.body.request_id = Some(id.into());
             self
         }
 
         /// An end-user id, for abuse monitoring.
         pub fn user(mut self, user: impl Into<String>) -> Self {
-            self.core
-                .set("user", serde_json::Value::String(user.into()));
+            self.core.body.user = Some(user.into());
             self
         }
 
@@ -446,14 +510,14 @@ macro_rules! common_setters {
         /// [`send`](Self::send) never does, so this only matters for
         /// [`build_body`](Self::build_body).
         pub fn stream(mut self, enable: bool) -> Self {
-            self.core.set("stream", enable.into());
+            self.core.body.stream = Some(enable);
             self
         }
 
-        /// Options for streams. By default streams ask for usage
-        /// (`{"include_usage": true}`); setting this replaces that.
+        /// Options for streams, or a [`StreamOptions`](vllm_types::StreamOptions). By default
+        /// streams ask for usage (`{"include_usage": true}`); setting this replaces that.
         pub fn stream_options(mut self, options: impl serde::Serialize) -> Self {
-            self.core.set_serialized("stream_options", options);
+            self.core.body.stream_options = self.core.typed("stream_options", options);
             self
         }
 
@@ -475,6 +539,13 @@ macro_rules! common_setters {
         pub fn max_retries(mut self, retries: u32) -> Self {
             self.core.max_retries(retries);
             self
+        }
+
+        /// The JSON body that `send()` would send (with `stream` as set; `send_stream()` also
+        /// adds `stream: true` and, unless set, `stream_options: {"include_usage": true}`).
+        /// Needs no server.
+        pub fn build_body(&self) -> Result<serde_json::Value, VllmError> {
+            self.core.body_value()
         }
     };
 }

@@ -1,7 +1,7 @@
 //! [`ChatCompletionResponse`] and [`Usage`].
 
 use serde_json::Value;
-use vllm_types::{ChatCompletion, CompletionTokensDetails, PromptTokensDetails};
+use vllm_types::{ChatCompletion, CompletionTokensDetails, FinishReason, PromptTokensDetails};
 
 use crate::tool_calls::ToolCall;
 
@@ -74,7 +74,10 @@ pub struct ChatCompletionResponse {
 }
 
 impl ChatCompletionResponse {
-    pub(crate) fn new(completion: ChatCompletion, raw: Value) -> Self {
+    /// The response to `completion`, with `raw` its JSON.
+    pub(crate) fn from_completion(completion: ChatCompletion) -> Self {
+        // Serializing a parsed value cannot fail: every member is JSON already.
+        let raw = serde_json::to_value(&completion).unwrap_or(Value::Null);
         let first = completion.choices.first();
         let message = first.map(|c| &c.message);
         ChatCompletionResponse {
@@ -99,6 +102,12 @@ impl ChatCompletionResponse {
             usage: completion.usage.clone().map(Usage::from),
             completion,
         }
+    }
+
+    /// Why the first choice stopped, typed: [`FinishReason::Stop`], `Length`, `ToolCalls`,
+    /// …, or `Other` with a value this version does not know. The same as `finish_reason`.
+    pub fn typed_finish_reason(&self) -> Option<&FinishReason> {
+        self.completion.choices.first()?.finish_reason.as_ref()
     }
 
     /// The whole response, typed: every choice, log probabilities, `stop_reason`, token ids, ….

@@ -25,8 +25,8 @@ use std::time::Duration;
 
 use vllm_client::types::FinishReason;
 use vllm_client::{
-    ChatCompletionBuilder, ChatCompletionResponse, MessageStream, StreamEvent, ToolCall, Usage,
-    VllmClient, VllmError, json,
+    ChatCompletionBuilder, ChatCompletionResponse, CompletionStream, MessageStream, StreamEvent,
+    ToolCall, Usage, VllmClient, VllmError, json,
 };
 
 /// How long one test may take once it holds the lock.
@@ -174,14 +174,38 @@ impl Streamed {
     }
 }
 
+/// A chat or a completion stream, read through the 0.1 API (`next`, `choice_index`).
+trait Events {
+    async fn next_event(&mut self) -> Option<StreamEvent>;
+    fn choice(&self) -> Option<u32>;
+}
+
+impl Events for MessageStream {
+    async fn next_event(&mut self) -> Option<StreamEvent> {
+        self.next().await
+    }
+    fn choice(&self) -> Option<u32> {
+        self.choice_index()
+    }
+}
+
+impl Events for CompletionStream {
+    async fn next_event(&mut self) -> Option<StreamEvent> {
+        self.next().await
+    }
+    fn choice(&self) -> Option<u32> {
+        self.choice_index()
+    }
+}
+
 /// Reads `stream` to its end; an `Error` event fails the test.
-async fn read(mut stream: MessageStream) -> Streamed {
+async fn read(mut stream: impl Events) -> Streamed {
     let mut seen = Streamed::default();
-    while let Some(event) = stream.next().await {
+    while let Some(event) = stream.next_event().await {
         if seen.done > 0 {
             seen.events_after_end += 1;
         }
-        let choice = stream.choice_index();
+        let choice = stream.choice();
         match event {
             StreamEvent::Content(text) => {
                 if choice == Some(0) {
@@ -200,7 +224,7 @@ async fn read(mut stream: MessageStream) -> Streamed {
             StreamEvent::ToolCallComplete(call) => seen.calls.push(call),
             StreamEvent::Finished { index, reason } => {
                 assert_eq!(choice, Some(index), "Finished is tagged with its choice");
-                let previous = seen.finished.insert(index, reason);
+                let previous = seen.finished.insert(index, reason.to_string());
                 assert!(previous.is_none(), "choice {index} finished twice");
             }
             StreamEvent::Usage(usage) => {

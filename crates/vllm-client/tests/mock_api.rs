@@ -793,7 +793,7 @@ async fn transcriptions_plain_and_streamed() {
         }
         assert_eq!(content, transcription.text);
         assert_eq!(pieces, tokenizer::count(&content), "one delta per token");
-        assert_eq!(finished.as_deref(), Some("stop"));
+        assert_eq!(finished, Some(vllm_client::types::FinishReason::Stop));
         assert!(done);
 
         // A scripted transcript, streamed.

@@ -25,7 +25,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 use support::{Part, Reply, Server};
-use vllm_client::{StreamEvent, ToolCall, Usage, VllmClient, VllmError, json};
+use vllm_client::{
+    CompletionStream, MessageStream, StreamEvent, ToolCall, Usage, VllmClient, VllmError, json,
+};
 
 /// The sizes of piece a response is written in: whole (one write), 1 byte per write, and two
 /// sizes in between (a stream's pieces are chunks of chunked encoding, one write each).
@@ -880,27 +882,47 @@ struct Streamed {
     error: Option<String>,
 }
 
+/// A chat or a completion stream.
+enum AnyStream {
+    Chat(MessageStream),
+    Completion(CompletionStream),
+}
+
+impl AnyStream {
+    async fn next(&mut self) -> Option<StreamEvent> {
+        match self {
+            AnyStream::Chat(s) => s.next().await,
+            AnyStream::Completion(s) => s.next().await,
+        }
+    }
+
+    fn choice_index(&self) -> Option<u32> {
+        match self {
+            AnyStream::Chat(s) => s.choice_index(),
+            AnyStream::Completion(s) => s.choice_index(),
+        }
+    }
+}
+
 async fn consume(rel: &str, endpoint: Endpoint, client: &VllmClient) -> Streamed {
     let stream = match endpoint {
-        Endpoint::Chat => {
-            client
-                .chat
-                .completions()
-                .create()
-                .model("smollm2-135m")
-                .messages(hi())
-                .send_stream()
-                .await
-        }
-        Endpoint::Completions => {
-            client
-                .completions
-                .create()
-                .model("smollm2-135m")
-                .prompt("Once upon a time")
-                .send_stream()
-                .await
-        }
+        Endpoint::Chat => client
+            .chat
+            .completions()
+            .create()
+            .model("smollm2-135m")
+            .messages(hi())
+            .send_stream()
+            .await
+            .map(AnyStream::Chat),
+        Endpoint::Completions => client
+            .completions
+            .create()
+            .model("smollm2-135m")
+            .prompt("Once upon a time")
+            .send_stream()
+            .await
+            .map(AnyStream::Completion),
         other => panic!("{rel}: a stream from {other:?}"),
     };
     let mut stream = stream.unwrap_or_else(|e| panic!("{rel}: {e} ({e:?})"));
@@ -941,7 +963,7 @@ async fn consume(rel: &str, endpoint: Endpoint, client: &VllmClient) -> Streamed
             }
             StreamEvent::Finished { index, reason } => {
                 assert_eq!(choice, Some(index), "{rel}: Finished is tagged");
-                seen.finished.push((index, reason));
+                seen.finished.push((index, reason.to_string()));
             }
             StreamEvent::Usage(usage) => {
                 assert_eq!(choice, None, "{rel}: usage belongs to no choice");

@@ -52,7 +52,9 @@ async fn consume(client: &VllmClient) -> Seen {
                 .or_default()
                 .push_str(&t),
             StreamEvent::ToolCallComplete(call) => seen.calls.push(call),
-            StreamEvent::Finished { index, reason } => seen.finished.push((index, reason)),
+            StreamEvent::Finished { index, reason } => {
+                seen.finished.push((index, reason.to_string()))
+            }
             StreamEvent::Usage(u) => seen.usage.push(u),
             StreamEvent::Done => seen.done = true,
             StreamEvent::Error(e) => seen.error = Some(e.to_string()),

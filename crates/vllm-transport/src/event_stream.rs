@@ -4,6 +4,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
+use std::time::Instant;
 
 use crate::error::TransportError;
 use crate::response::BodyStream;
@@ -31,6 +32,8 @@ pub struct EventStream {
     body: Option<BodyStream>,
     decoder: Decoder,
     done: bool,
+    /// When the last piece of the body was read.
+    arrived: Option<Instant>,
 }
 
 impl EventStream {
@@ -39,12 +42,20 @@ impl EventStream {
             body: Some(body),
             decoder,
             done: false,
+            arrived: None,
         }
     }
 
     /// The next event, `None` once the body has ended cleanly (or after an error).
     pub async fn next(&mut self) -> Option<Result<Event, TransportError>> {
         poll_fn(|cx| self.poll_event(cx)).await
+    }
+
+    /// When the bytes that completed the last event returned arrived: the moment the piece of
+    /// the body holding its end was read from the connection (`None` before the first piece).
+    /// Events completed by one piece share its instant. One clock read per piece read.
+    pub fn arrived(&self) -> Option<Instant> {
+        self.arrived
     }
 
     /// The decoder, for its stream state ([`Decoder::last_event_id`], [`Decoder::retry`]).
@@ -71,7 +82,10 @@ impl EventStream {
                 };
             };
             match body.poll_data(cx) {
-                Poll::Ready(Some(Ok(chunk))) => self.decoder.feed_bytes(chunk),
+                Poll::Ready(Some(Ok(chunk))) => {
+                    self.arrived = Some(Instant::now());
+                    self.decoder.feed_bytes(chunk);
+                }
                 Poll::Ready(Some(Err(err))) => {
                     self.done = true;
                     self.body = None;

@@ -1,34 +1,397 @@
-//! Streaming: [`MessageStream`] and its [`StreamEvent`]s.
+//! Streaming: [`MessageStream`] (chat), [`CompletionStream`] (legacy completions), their
+//! [`StreamEvent`]s and [`StreamTimings`].
+//!
+//! Both stream types are one engine ([`StreamCore`]) over a chunk [`Processor`]: SSE events
+//! come from the transport, each chunk is parsed into one typed `vllm-types` chunk kept for
+//! the whole stream ([`vllm_types::from_str_in_place`], so a chunk reuses the last one's
+//! allocations), and the processor turns it into events and adds it to the response so far.
 
-mod events;
+mod chat;
+mod completion;
+mod event;
+mod timings;
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, ready};
+use std::time::Instant;
 
 use futures_core::Stream;
+use serde::de::DeserializeOwned;
 use vllm_transport::EventStream;
+use vllm_types::{ErrorResponse, Extra};
 
-use events::EventProcessor;
-pub use events::StreamEvent;
+pub(crate) use chat::ChatProcessor;
+pub(crate) use completion::CompletionProcessor;
+use event::Sink;
+pub use event::StreamEvent;
+pub use timings::StreamTimings;
 
+use crate::completions::CompletionResponse;
 use crate::error::VllmError;
+use crate::response::ChatCompletionResponse;
 
-/// Which kind of chunks a stream carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum StreamKind {
-    /// `chat.completion.chunk`s.
-    Chat,
-    /// Legacy `text_completion` chunks.
-    Completion,
+/// What a kind of stream does with its chunks: a pure state machine, no I/O.
+pub(crate) trait Processor: Default + fmt::Debug + Send + Unpin + 'static {
+    /// The typed chunk.
+    type Chunk: DeserializeOwned + Default + fmt::Debug + Send + Unpin;
+    /// What the chunks add up to.
+    type Response;
+    /// What a chunk is called in errors.
+    const WHAT: &'static str;
+    /// Whether a parsed chunk is really an error object.
+    fn is_error(chunk: &Self::Chunk) -> bool;
+    /// Whether the chunk carries reasoning text, and answer text.
+    fn has_text(chunk: &Self::Chunk) -> (bool, bool);
+    /// Adds a chunk to the response so far; its events go to `sink`.
+    fn apply(&mut self, chunk: &Self::Chunk, sink: &mut Sink<'_>);
+    /// The server sent `[DONE]`.
+    fn done(&mut self, sink: &mut Sink<'_>);
+    /// The response so far.
+    fn response(&self) -> Self::Response;
 }
 
-/// A streamed response: a [`Stream`] of [`StreamEvent`]s.
+/// Where a stream is.
+#[derive(Debug)]
+enum State {
+    /// Reading chunks.
+    Open,
+    /// `[DONE]` arrived; `returned`: the end was reported to the caller.
+    Done { returned: bool },
+    /// The stream failed; the error until it is handed out.
+    Failed(Option<VllmError>),
+}
+
+/// What one read of the event stream gave.
+enum Read {
+    Chunk,
+    Done,
+    Failed,
+}
+
+/// After `[DONE]`, how long the next read waits for the end of the body (so the connection
+/// can be reused) before giving up on it.
+const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The engine of a stream: reads SSE events, parses chunks, keeps the state.
+pub(crate) struct StreamCore<P: Processor> {
+    events: EventStream,
+    chunk: P::Chunk,
+    /// `chunk` holds the last chunk read (not a half-parsed or error one).
+    has_chunk: bool,
+    processor: P,
+    queue: VecDeque<(Option<u32>, StreamEvent)>,
+    choice: Option<u32>,
+    state: State,
+    timings: StreamTimings,
+    /// The body was read to its end (the connection can go back to the pool).
+    body_ended: bool,
+    drain_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<P: Processor> StreamCore<P> {
+    pub(crate) fn new(events: EventStream, started: Instant) -> Self {
+        StreamCore {
+            events,
+            chunk: P::Chunk::default(),
+            has_chunk: false,
+            processor: P::default(),
+            queue: VecDeque::new(),
+            choice: None,
+            state: State::Open,
+            timings: StreamTimings::new(started, Instant::now()),
+            body_ended: false,
+            drain_deadline: None,
+        }
+    }
+
+    fn fail(&mut self, error: VllmError) -> Read {
+        self.has_chunk = false;
+        self.state = State::Failed(Some(error));
+        Read::Failed
+    }
+
+    /// Reads one SSE event and processes it (events queued when `emit`).
+    fn poll_read(&mut self, cx: &mut Context<'_>, emit: bool) -> Poll<Read> {
+        let event = match ready!(Pin::new(&mut self.events).poll_next(cx)) {
+            Some(Ok(event)) => event,
+            Some(Err(e)) => return Poll::Ready(self.fail(e.into())),
+            None => {
+                self.body_ended = true;
+                return Poll::Ready(self.fail(VllmError::stream(
+                    "the stream ended before the server sent [DONE]",
+                )));
+            }
+        };
+        let at = self.events.arrived().unwrap_or_else(Instant::now);
+        self.timings.event(at);
+        let mut sink = Sink::new(emit.then_some(&mut self.queue));
+        let data = event.data();
+        if data == "[DONE]" {
+            self.processor.done(&mut sink);
+            self.state = State::Done { returned: false };
+            return Poll::Ready(Read::Done);
+        }
+        if event.event() == "error" {
+            if let Some(error) = parse_error_event(data) {
+                return Poll::Ready(self.fail(error));
+            }
+        }
+        match vllm_types::from_str_in_place(data, &mut self.chunk) {
+            Ok(()) if P::is_error(&self.chunk) => Poll::Ready(self.fail(error_event(data))),
+            Ok(()) => {
+                self.has_chunk = true;
+                let (reasoning, content) = P::has_text(&self.chunk);
+                self.timings.chunk(at, reasoning, content);
+                self.processor.apply(&self.chunk, &mut sink);
+                Poll::Ready(Read::Chunk)
+            }
+            Err(e) => Poll::Ready(self.fail(VllmError::decode(P::WHAT, data, e))),
+        }
+    }
+
+    /// The next event (the 0.1 API: `Done` and `Error` are events).
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<StreamEvent>> {
+        loop {
+            if let Some((choice, event)) = self.queue.pop_front() {
+                self.choice = choice;
+                return Poll::Ready(Some(event));
+            }
+            self.choice = None;
+            match &mut self.state {
+                State::Open => {
+                    ready!(self.poll_read(cx, true));
+                }
+                State::Done { returned } if !*returned => {
+                    *returned = true;
+                    return Poll::Ready(Some(StreamEvent::Done));
+                }
+                State::Done { .. } => return self.poll_drain(cx).map(|()| None),
+                State::Failed(error) => return Poll::Ready(error.take().map(StreamEvent::Error)),
+            }
+        }
+    }
+
+    /// The next event, failures as `Err` and the clean end as `Ok(None)`.
+    fn poll_try(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<StreamEvent>, VllmError>> {
+        loop {
+            if let Some((choice, event)) = self.queue.pop_front() {
+                self.choice = choice;
+                return Poll::Ready(Ok(Some(event)));
+            }
+            self.choice = None;
+            match &mut self.state {
+                State::Open => {
+                    ready!(self.poll_read(cx, true));
+                }
+                State::Done { .. } => return self.poll_end(cx).map(|()| Ok(None)),
+                State::Failed(_) => return Poll::Ready(Err(self.take_error())),
+            }
+        }
+    }
+
+    /// The next chunk (`Ok(true)`, the chunk in `self.chunk`), or the clean end
+    /// (`Ok(false)`). Events not yet read are dropped; no new ones are made.
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Result<bool, VllmError>> {
+        self.queue.clear();
+        self.choice = None;
+        loop {
+            match &self.state {
+                State::Open => {
+                    if let Read::Chunk = ready!(self.poll_read(cx, false)) {
+                        return Poll::Ready(Ok(true));
+                    }
+                }
+                State::Done { .. } => return self.poll_end(cx).map(|()| Ok(false)),
+                State::Failed(_) => return Poll::Ready(Err(self.take_error())),
+            }
+        }
+    }
+
+    /// The end after `[DONE]`, reported: reads the rest of the body.
+    fn poll_end(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let State::Done { returned } = &mut self.state {
+            *returned = true;
+        }
+        self.poll_drain(cx)
+    }
+
+    /// The stream's error, or (once it was handed out) one saying so.
+    fn take_error(&mut self) -> VllmError {
+        match &mut self.state {
+            State::Failed(error) => error.take().unwrap_or_else(|| {
+                VllmError::stream("the stream failed earlier; its error was returned then")
+            }),
+            _ => VllmError::stream("the stream has not failed"),
+        }
+    }
+
+    /// After `[DONE]`, reads the end of the body (briefly) so that the connection goes back
+    /// to the pool.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.body_ended {
+            return Poll::Ready(());
+        }
+        loop {
+            match Pin::new(&mut self.events).poll_next(cx) {
+                Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
+                    self.body_ended = true;
+                    return Poll::Ready(());
+                }
+                // Bytes after [DONE] carry nothing for the caller.
+                Poll::Ready(Some(Ok(_))) => continue,
+                Poll::Pending => break,
+            }
+        }
+        let deadline = self
+            .drain_deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(DRAIN_WAIT)));
+        ready!(deadline.as_mut().poll(cx));
+        self.body_ended = true;
+        Poll::Ready(())
+    }
+
+    fn chunk(&self) -> Option<&P::Chunk> {
+        self.has_chunk.then_some(&self.chunk)
+    }
+
+    fn final_response(&self) -> Option<P::Response> {
+        matches!(self.state, State::Done { .. }).then(|| self.processor.response())
+    }
+
+    fn is_finished(&self) -> bool {
+        !matches!(self.state, State::Open)
+    }
+}
+
+/// The methods both stream types share.
+macro_rules! stream_methods {
+    ($chunk:ty, $response:ty) => {
+        /// The next event; `Ok(None)` once the server ended the stream with `[DONE]`.
+        ///
+        /// Every failure is an `Err`: a mid-stream `{"error": …}` from the server, a body
+        /// cut off before `[DONE]`, an undecodable chunk, an idle timeout, a network error.
+        /// `Done` and `Error` events are never returned, so a `_ => {}` arm drops nothing.
+        /// After an `Err`, the stream is over (calling again gives another `Err`).
+        ///
+        /// ```no_run
+        /// use vllm_client::{StreamEvent, VllmClient, json};
+        ///
+        /// # async fn run() -> Result<(), vllm_client::VllmError> {
+        /// # let client = VllmClient::new("http://localhost:8000/v1");
+        /// let mut stream = client.chat.completions().create()
+        ///     .model("Qwen/Qwen3-8B")
+        ///     .messages(json!([{"role": "user", "content": "Hello!"}]))
+        ///     .send_stream()
+        ///     .await?;
+        /// while let Some(event) = stream.try_next().await? {
+        ///     if let StreamEvent::Content(text) = event {
+        ///         print!("{text}");
+        ///     }
+        /// }
+        /// # Ok(()) }
+        /// ```
+        pub async fn try_next(&mut self) -> Result<Option<StreamEvent>, VllmError> {
+            poll_fn(|cx| self.core.poll_try(cx)).await
+        }
+
+        /// The next event, with `Done` and `Error` as events (the 0.1 API); `None` after
+        /// either. Prefer [`try_next`](Self::try_next): with this one, a `_ => {}` arm
+        /// silently drops `StreamEvent::Error`.
+        pub async fn next(&mut self) -> Option<StreamEvent> {
+            poll_fn(|cx| self.core.poll_event(cx)).await
+        }
+
+        /// The next chunk, typed and whole (every choice, log probabilities, `stop_reason`,
+        /// token ids, members this crate does not model in `extra`); `Ok(None)` after
+        /// `[DONE]`, failures as `Err` as for [`try_next`](Self::try_next).
+        ///
+        /// The chunk is borrowed from the stream, which reuses its allocations for the next
+        /// one. Reading chunks keeps [`final_response`](Self::final_response) and
+        /// [`timings`](Self::timings) up to date but makes no events: events of the current
+        /// chunk that were not read yet are dropped.
+        pub async fn try_next_chunk(&mut self) -> Result<Option<&$chunk>, VllmError> {
+            if poll_fn(|cx| self.core.poll_chunk(cx)).await? {
+                Ok(self.core.chunk())
+            } else {
+                Ok(None)
+            }
+        }
+
+        /// The last chunk read, typed and whole: the one the events last returned came
+        /// from. `None` before the first chunk and after a failure.
+        pub fn chunk(&self) -> Option<&$chunk> {
+            self.core.chunk()
+        }
+
+        /// The whole response, as if it had not been streamed (every choice with its text,
+        /// reasoning, complete tool calls, finish reason, log probabilities; the usage),
+        /// once the stream has ended with `[DONE]`; `None` before that or after a failure.
+        pub fn final_response(&self) -> Option<$response> {
+            self.core.final_response()
+        }
+
+        /// Reads the rest of the stream (making no events) and returns the whole response,
+        /// as [`final_response`](Self::final_response) gives it.
+        pub async fn collect_response(mut self) -> Result<$response, VllmError> {
+            while self.try_next_chunk().await?.is_some() {}
+            self.core
+                .final_response()
+                .ok_or_else(|| VllmError::stream("the stream ended without [DONE]"))
+        }
+
+        /// When the stream's parts arrived: response head, first reasoning and content
+        /// tokens, last event, gaps between chunks.
+        pub fn timings(&self) -> &StreamTimings {
+            &self.core.timings
+        }
+
+        /// The choice the last event returned belongs to (`None` for events of the whole
+        /// response: `Usage`, `Done`, `Error`). Tells the choices of an `n > 1` stream apart.
+        pub fn choice_index(&self) -> Option<u32> {
+            self.core.choice
+        }
+
+        /// Reads the stream to its end and returns the content of all choices, concatenated
+        /// (see [`final_response`](Self::final_response) for each choice's). A failure is
+        /// returned as the error.
+        pub async fn collect_content(mut self) -> Result<String, VllmError> {
+            let mut content = String::new();
+            while let Some(event) = self.try_next().await? {
+                if let StreamEvent::Content(text) = event {
+                    content.push_str(&text);
+                }
+            }
+            Ok(content)
+        }
+
+        /// The stream as a `Stream` of `Result`s for combinators: the items of
+        /// [`try_next`](Self::try_next), ending after the first `Err`.
+        pub fn into_try_stream(
+            self,
+        ) -> impl Stream<Item = Result<StreamEvent, VllmError>> + Send + Unpin {
+            TryEvents {
+                core: Some(self.core),
+            }
+        }
+
+        /// The stream as a `Stream` value for combinators (it is one already, with the items
+        /// of [`next`](Self::next); this names the intent).
+        pub fn into_stream(self) -> impl Stream<Item = StreamEvent> + Send + Unpin {
+            self
+        }
+    };
+}
+
+/// A streamed chat completion: a [`Stream`] of [`StreamEvent`]s, typed chunks, the response
+/// they add up to, and when they arrived.
 ///
-/// Ends with exactly one `Done` (after the server's `data: [DONE]`) or one `Error`, then
-/// yields `None`. Reading it pulls from the connection as it goes (nothing is buffered ahead
-/// or spawned), and dropping it closes the request.
+/// Read it with [`try_next`](Self::try_next) (events; failures are `Err`) or
+/// [`try_next_chunk`](Self::try_next_chunk) (the typed chunks). Reading pulls from the
+/// connection as it goes (nothing is buffered ahead or spawned), and dropping the stream
+/// closes the request.
 ///
 /// ```no_run
 /// use vllm_client::{StreamEvent, VllmClient, json};
@@ -40,148 +403,125 @@ pub(crate) enum StreamKind {
 ///     .messages(json!([{"role": "user", "content": "Hello!"}]))
 ///     .send_stream()
 ///     .await?;
-/// while let Some(event) = stream.next().await {
+/// while let Some(event) = stream.try_next().await? {
 ///     match event {
 ///         StreamEvent::Reasoning(text) => eprint!("{text}"),
 ///         StreamEvent::Content(text) => print!("{text}"),
 ///         StreamEvent::ToolCallComplete(call) => println!("\ncall {}({})", call.name, call.arguments),
-///         StreamEvent::Usage(usage) => println!("\n{} tokens", usage.total_tokens),
-///         StreamEvent::Error(e) => return Err(e),
 ///         _ => {}
 ///     }
 /// }
+/// let response = stream.final_response().expect("the stream ended with [DONE]");
+/// println!("\n{:?} after {:?}", response.usage, stream.timings().elapsed());
 /// # Ok(()) }
 /// ```
 pub struct MessageStream {
-    events: EventStream,
-    processor: EventProcessor,
-    choice: Option<u32>,
-    /// The body was read to its end (the connection can go back to the pool).
-    body_ended: bool,
-    /// `Done` was returned: reading on only waits for the end of the body.
-    after_done: bool,
-    /// How long to wait for the end of the body after `[DONE]`.
-    drain_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    core: StreamCore<ChatProcessor>,
 }
-
-/// After `[DONE]`, how long the next read waits for the end of the body (so the connection
-/// can be reused) before giving up on it.
-const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl MessageStream {
-    pub(crate) fn new(events: EventStream, kind: StreamKind) -> Self {
+    pub(crate) fn new(events: EventStream, started: Instant) -> Self {
         MessageStream {
-            events,
-            processor: EventProcessor::new(kind),
-            choice: None,
-            body_ended: false,
-            after_done: false,
-            drain_deadline: None,
+            core: StreamCore::new(events, started),
         }
     }
 
-    /// The next event; `None` after `Done` or `Error`.
-    pub async fn next(&mut self) -> Option<StreamEvent> {
-        poll_fn(|cx| self.poll_event(cx)).await
-    }
+    stream_methods!(vllm_types::ChatCompletionChunk, ChatCompletionResponse);
+}
 
-    /// The choice the last event returned belongs to (`None` for events of the whole
-    /// response: `Usage`, `Done`, `Error`). Tells the choices of an `n > 1` stream apart.
-    pub fn choice_index(&self) -> Option<u32> {
-        self.choice
-    }
+/// A streamed legacy completion (`client.completions.create()…send_stream()`): `Content`,
+/// `Finished` and `Usage` events, typed [`CompletionChunk`](vllm_types::CompletionChunk)s,
+/// and the [`CompletionResponse`] they add up to. Read it as a [`MessageStream`].
+pub struct CompletionStream {
+    core: StreamCore<CompletionProcessor>,
+}
 
-    /// Reads the stream to its end and returns the content of all choices, concatenated
-    /// (use [`choice_index`](Self::choice_index) to separate choices). An `Error` event is
-    /// returned as the error.
-    pub async fn collect_content(mut self) -> Result<String, VllmError> {
-        let mut content = String::new();
-        while let Some(event) = self.next().await {
-            match event {
-                StreamEvent::Content(text) => content.push_str(&text),
-                StreamEvent::Error(e) => return Err(e),
-                _ => {}
-            }
-        }
-        Ok(content)
-    }
-
-    /// The stream as a `Stream` value for combinators (`MessageStream` is one already; this
-    /// names the intent).
-    pub fn into_stream(self) -> impl Stream<Item = StreamEvent> + Send + Unpin {
-        self
-    }
-
-    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Option<StreamEvent>> {
-        loop {
-            if let Some((choice, event)) = self.processor.pop() {
-                self.choice = choice;
-                self.after_done = matches!(event, StreamEvent::Done);
-                return Poll::Ready(Some(event));
-            }
-            if self.processor.is_finished() {
-                return self.poll_drain(cx);
-            }
-            match Pin::new(&mut self.events).poll_next(cx) {
-                Poll::Ready(Some(Ok(event))) => {
-                    self.processor.push_event(event.event(), event.data())
-                }
-                Poll::Ready(Some(Err(e))) => self.processor.fail(e.into()),
-                Poll::Ready(None) => {
-                    self.body_ended = true;
-                    self.processor.fail(VllmError::stream(
-                        "the stream ended before the server sent [DONE]",
-                    ));
-                }
-                Poll::Pending => return Poll::Pending,
-            }
+impl CompletionStream {
+    pub(crate) fn new(events: EventStream, started: Instant) -> Self {
+        CompletionStream {
+            core: StreamCore::new(events, started),
         }
     }
 
-    /// After `Done`, reads the end of the body (briefly) so that the connection goes back to
-    /// the pool; after an error, ends at once (the connection is closed on drop).
-    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<Option<StreamEvent>> {
-        self.choice = None;
-        if self.body_ended || !self.after_done {
+    stream_methods!(vllm_types::CompletionChunk, CompletionResponse);
+}
+
+macro_rules! stream_impls {
+    ($name:ident) => {
+        impl Stream for $name {
+            type Item = StreamEvent;
+
+            fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<StreamEvent>> {
+                self.get_mut().core.poll_event(cx)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("finished", &self.core.is_finished())
+                    .field("chunks", &self.core.timings.chunks())
+                    .field("choice", &self.core.choice)
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+stream_impls!(MessageStream);
+stream_impls!(CompletionStream);
+
+/// [`MessageStream::into_try_stream`]: the stream's `try_next` items as a `Stream`.
+struct TryEvents<P: Processor> {
+    core: Option<StreamCore<P>>,
+}
+
+impl<P: Processor> Stream for TryEvents<P> {
+    type Item = Result<StreamEvent, VllmError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        let Some(core) = this.core.as_mut() else {
             return Poll::Ready(None);
+        };
+        let item = ready!(core.poll_try(cx)).transpose();
+        if !matches!(item, Some(Ok(_))) {
+            // The end, or the one error: nothing follows.
+            this.core = None;
         }
-        loop {
-            match Pin::new(&mut self.events).poll_next(cx) {
-                Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
-                    self.body_ended = true;
-                    return Poll::Ready(None);
-                }
-                // Bytes after [DONE] carry nothing for the caller.
-                Poll::Ready(Some(Ok(_))) => continue,
-                Poll::Pending => break,
-            }
-        }
-        let deadline = self
-            .drain_deadline
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(DRAIN_WAIT)));
-        match deadline.as_mut().poll(cx) {
-            Poll::Ready(()) => {
-                self.body_ended = true;
-                Poll::Ready(None)
-            }
-            Poll::Pending => Poll::Pending,
-        }
+        Poll::Ready(item)
     }
 }
 
-impl Stream for MessageStream {
-    type Item = StreamEvent;
+/// Whether a parsed chunk is really an error object: `{"error": …}` (non-null), older
+/// vLLM's `{"object": "error", …}` or FastAPI's `{"detail": …}` with no choices (chunks
+/// parse leniently, so an error body parses as a chunk with no choices).
+fn is_error_object(object: &str, no_choices: bool, extra: &Extra) -> bool {
+    let has = |key: &str| extra.get(key).is_some_and(|e| !e.is_null());
+    object == "error" || has("error") || (no_choices && has("detail"))
+}
 
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<StreamEvent>> {
-        self.get_mut().poll_event(cx)
+/// The error of a data line that is an error object.
+fn error_event(data: &str) -> VllmError {
+    parse_error_event(data)
+        .unwrap_or_else(|| VllmError::stream(format!("the server sent an error event: {data}")))
+}
+
+fn parse_error_event(data: &str) -> Option<VllmError> {
+    let body: ErrorResponse = serde_json::from_str(data).ok()?;
+    Some(VllmError::server_event(body))
+}
+
+/// Sets `slot` from `value` the first time `value` has one.
+fn fill<T: Clone>(slot: &mut Option<T>, value: &Option<T>) {
+    if slot.is_none() {
+        slot.clone_from(value);
     }
 }
 
-impl fmt::Debug for MessageStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MessageStream")
-            .field("finished", &self.processor.is_finished())
-            .field("choice", &self.choice)
-            .finish_non_exhaustive()
+/// Appends the items of `more`, if any, to `into`.
+fn append<T: Clone>(into: &mut Option<Vec<T>>, more: &Option<Vec<T>>) {
+    if let Some(more) = more {
+        into.get_or_insert_default().extend_from_slice(more);
     }
 }

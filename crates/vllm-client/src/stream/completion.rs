@@ -1,0 +1,139 @@
+//! Legacy completion chunks: their events, and the response they add up to.
+
+use vllm_types::{
+    Completion, CompletionChoice, CompletionChunk, CompletionLogprobs, FinishReason, JsonObject,
+    StopReason,
+};
+
+use super::event::{Sink, StreamEvent};
+use super::{Processor, append, fill, is_error_object};
+use crate::completions::CompletionResponse;
+
+/// What the chunks of a completion stream add up to so far.
+#[derive(Debug, Default)]
+pub(crate) struct CompletionProcessor {
+    id: String,
+    created: u64,
+    model: String,
+    system_fingerprint: Option<String>,
+    service_tier: Option<String>,
+    kv_transfer_params: Option<JsonObject>,
+    usage: Option<vllm_types::Usage>,
+    choices: Vec<ChoiceState>,
+}
+
+/// One choice so far.
+#[derive(Debug, Default)]
+struct ChoiceState {
+    index: u32,
+    text: String,
+    logprobs: Option<CompletionLogprobs>,
+    token_ids: Option<Vec<u32>>,
+    prompt_token_ids: Option<Vec<u32>>,
+    finish_reason: Option<FinishReason>,
+    stop_reason: Option<StopReason>,
+}
+
+impl Processor for CompletionProcessor {
+    type Chunk = CompletionChunk;
+    type Response = CompletionResponse;
+    const WHAT: &'static str = "a completion stream chunk";
+
+    fn is_error(chunk: &CompletionChunk) -> bool {
+        is_error_object(&chunk.object, chunk.choices.is_empty(), &chunk.extra)
+    }
+
+    fn has_text(chunk: &CompletionChunk) -> (bool, bool) {
+        (false, chunk.choices.iter().any(|c| !c.text.is_empty()))
+    }
+
+    fn apply(&mut self, chunk: &CompletionChunk, sink: &mut Sink<'_>) {
+        if self.id.is_empty() {
+            self.id.clone_from(&chunk.id);
+            self.created = chunk.created;
+            self.model.clone_from(&chunk.model);
+        }
+        fill(&mut self.system_fingerprint, &chunk.system_fingerprint);
+        fill(&mut self.service_tier, &chunk.service_tier);
+        fill(&mut self.kv_transfer_params, &chunk.kv_transfer_params);
+        for choice in &chunk.choices {
+            self.apply_choice(choice, sink);
+        }
+        if let Some(usage) = &chunk.usage {
+            self.usage = Some(usage.clone());
+            sink.push(None, || StreamEvent::Usage(usage.clone().into()));
+        }
+    }
+
+    fn done(&mut self, _sink: &mut Sink<'_>) {}
+
+    fn response(&self) -> CompletionResponse {
+        let mut choices: Vec<&ChoiceState> = self.choices.iter().collect();
+        choices.sort_by_key(|c| c.index);
+        CompletionResponse::from_completion(Completion {
+            id: self.id.clone(),
+            object: "text_completion".into(),
+            created: self.created,
+            model: self.model.clone(),
+            choices: choices.into_iter().map(ChoiceState::to_choice).collect(),
+            usage: self.usage.clone(),
+            system_fingerprint: self.system_fingerprint.clone(),
+            service_tier: self.service_tier.clone(),
+            kv_transfer_params: self.kv_transfer_params.clone(),
+            ..Completion::default()
+        })
+    }
+}
+
+impl CompletionProcessor {
+    fn apply_choice(&mut self, choice: &CompletionChoice, sink: &mut Sink<'_>) {
+        let index = choice.index;
+        let state = match self.choices.iter().position(|c| c.index == index) {
+            Some(i) => &mut self.choices[i],
+            None => {
+                self.choices.push(ChoiceState {
+                    index,
+                    ..ChoiceState::default()
+                });
+                let last = self.choices.len() - 1;
+                &mut self.choices[last]
+            }
+        };
+        if !choice.text.is_empty() {
+            state.text.push_str(&choice.text);
+            sink.push(Some(index), || StreamEvent::Content(choice.text.clone()));
+        }
+        if let Some(logprobs) = &choice.logprobs {
+            let into = state.logprobs.get_or_insert_default();
+            append(&mut into.text_offset, &logprobs.text_offset);
+            append(&mut into.token_logprobs, &logprobs.token_logprobs);
+            append(&mut into.tokens, &logprobs.tokens);
+            append(&mut into.top_logprobs, &logprobs.top_logprobs);
+        }
+        append(&mut state.token_ids, &choice.token_ids);
+        fill(&mut state.prompt_token_ids, &choice.prompt_token_ids);
+        if let Some(reason) = &choice.finish_reason {
+            state.finish_reason = Some(reason.clone());
+            state.stop_reason.clone_from(&choice.stop_reason);
+            sink.push(Some(index), || StreamEvent::Finished {
+                index,
+                reason: reason.clone(),
+            });
+        }
+    }
+}
+
+impl ChoiceState {
+    fn to_choice(&self) -> CompletionChoice {
+        CompletionChoice {
+            index: self.index,
+            text: self.text.clone(),
+            logprobs: self.logprobs.clone(),
+            finish_reason: self.finish_reason.clone(),
+            stop_reason: self.stop_reason.clone(),
+            token_ids: self.token_ids.clone(),
+            prompt_token_ids: self.prompt_token_ids.clone(),
+            ..CompletionChoice::default()
+        }
+    }
+}
