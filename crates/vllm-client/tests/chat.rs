@@ -201,6 +201,53 @@ async fn every_setter_of_the_seed_is_sent_and_extra_wins() {
     assert_eq!(body["stop"], "---");
 }
 
+#[test]
+fn the_builder_holds_a_typed_request_and_extra_is_merged_last() {
+    use vllm_client::types::{Message, Role, Stop, ToolChoice};
+    let client = VllmClient::new("http://127.0.0.1:9/v1");
+    let builder = client
+        .chat
+        .completions()
+        .create()
+        .model("m")
+        .messages(json!([
+            {"role": "system", "content": "Be terse."},
+            {"role": "user", "content": [{"type": "text", "text": "Hi"}], "x-member": 1}
+        ]))
+        .stop("END")
+        .tool_choice(json!("required"))
+        .temperature(0.1)
+        .extra(json!({"temperature": 0.9, "kv_transfer_params": {"a": 1}}));
+    let request = builder.request();
+    assert_eq!(request.model.as_deref(), Some("m"));
+    assert_eq!(request.messages.len(), 2);
+    assert_eq!(request.messages[0], Message::system("Be terse."));
+    assert_eq!(request.messages[1].role, Role::User);
+    assert_eq!(
+        request.messages[1].extra["x-member"], 1,
+        "unknown members are kept"
+    );
+    assert_eq!(request.stop, Some(Stop::One("END".into())));
+    assert_eq!(request.tool_choice, Some(ToolChoice::required()));
+    assert_eq!(request.temperature, Some(0.1));
+    // The body: the typed request, then `extra` (which wins), nothing unset.
+    let body = builder.build_body().unwrap();
+    assert_eq!(body["temperature"], 0.9);
+    assert_eq!(body["kv_transfer_params"], json!({"a": 1}));
+    assert_eq!(body["messages"][1]["x-member"], 1);
+    assert_eq!(body["messages"][1]["content"][0]["text"], "Hi");
+    assert!(body.get("top_p").is_none() && body.get("stream").is_none());
+    // A required member may come from `extra`.
+    let body = client
+        .chat
+        .completions()
+        .create()
+        .extra(json!({"model": "from-extra", "messages": []}))
+        .build_body()
+        .unwrap();
+    assert_eq!(body["model"], "from-extra");
+}
+
 #[tokio::test]
 async fn invalid_requests_are_errors_from_send_never_panics_and_nothing_is_sent() {
     bounded(async {
@@ -234,6 +281,44 @@ async fn invalid_requests_are_errors_from_send_never_panics_and_nothing_is_sent(
                     .messages(json!([]))
                     .extra(json!([1])),
                 "`extra` must be a JSON object",
+            ),
+            (
+                client
+                    .chat
+                    .completions()
+                    .create()
+                    .model("m")
+                    .messages(json!([{"content": "no role"}])),
+                "`messages` is not valid: missing field `role`",
+            ),
+            (
+                client
+                    .chat
+                    .completions()
+                    .create()
+                    .model("m")
+                    .messages(json!({"role": "user", "content": "not a list"})),
+                "`messages` is not valid",
+            ),
+            (
+                client
+                    .chat
+                    .completions()
+                    .create()
+                    .model("m")
+                    .messages(json!([]))
+                    .tools(json!([{"type": "function"}])),
+                "`tools` is not valid: missing field `function`",
+            ),
+            (
+                client
+                    .chat
+                    .completions()
+                    .create()
+                    .model("m")
+                    .messages(json!([]))
+                    .stop(json!(5)),
+                "`stop` is not valid",
             ),
         ];
         for (builder, message) in cases {

@@ -222,3 +222,174 @@ impl ChoiceState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    /// The events and the final response of `chunks` (then `[DONE]`).
+    fn run(chunks: &[&str]) -> (Vec<(Option<u32>, String)>, ChatCompletionResponse) {
+        let mut processor = ChatProcessor::default();
+        let mut queue = VecDeque::new();
+        for data in chunks {
+            let chunk: ChatCompletionChunk = serde_json::from_str(data).unwrap();
+            assert!(!ChatProcessor::is_error(&chunk), "{data}");
+            processor.apply(&chunk, &mut Sink::new(Some(&mut queue)));
+        }
+        processor.done(&mut Sink::new(Some(&mut queue)));
+        let events = queue
+            .into_iter()
+            .map(|(c, e)| (c, format!("{e:?}")))
+            .collect();
+        (events, processor.response())
+    }
+
+    fn chunk(choices: &str) -> String {
+        format!(
+            r#"{{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{choices}]}}"#
+        )
+    }
+
+    #[test]
+    fn content_reasoning_finish_and_usage_in_order() {
+        let (events, response) = run(&[
+            &chunk(r#"{"index":0,"delta":{"role":"assistant","content":""}}"#),
+            &chunk(r#"{"index":0,"delta":{"reasoning":"think"}}"#),
+            &chunk(r#"{"index":0,"delta":{"reasoning_content":"older"}}"#),
+            &chunk(r#"{"index":0,"delta":{"content":"Hi"},"finish_reason":"stop"}"#),
+            r#"{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":5}}"#,
+        ]);
+        let kinds: Vec<&str> = events.iter().map(|(_, e)| e.as_str()).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                "Reasoning(\"think\")",
+                "Reasoning(\"older\")",
+                "Content(\"Hi\")",
+                "Finished { index: 0, reason: Stop }",
+                "Usage(Usage { prompt_tokens: 3, completion_tokens: 2, total_tokens: 5, prompt_tokens_details: None, completion_tokens_details: None })",
+            ]
+        );
+        assert_eq!(events[0].0, Some(0));
+        assert_eq!(events[4].0, None, "usage belongs to no choice");
+        assert_eq!(response.id, "c");
+        assert_eq!(response.object, "chat.completion");
+        assert_eq!(response.content.as_deref(), Some("Hi"));
+        assert_eq!(response.reasoning_content.as_deref(), Some("thinkolder"));
+        assert_eq!(response.finish_reason.as_deref(), Some("stop"));
+        assert_eq!(response.usage.as_ref().map(|u| u.total_tokens), Some(5));
+        assert_eq!(response.raw["choices"][0]["message"]["role"], "assistant");
+    }
+
+    #[test]
+    fn error_objects_in_any_shape_are_errors() {
+        for data in [
+            r#"{ "error": {"message": "spaced", "code": 500} }"#,
+            r#"{"id":"c","error":{"message":"after id","type":"x","code":503}}"#,
+            r#"{"object":"error","message":"older vLLM","type":"x","code":400}"#,
+            r#"{"id":"c","object":"error","message":"older, reordered","code":400}"#,
+            r#"{"detail":"Not Found"}"#,
+            r#"{ "detail": [{"loc": ["body"], "msg": "Field required"}] }"#,
+        ] {
+            let chunk: ChatCompletionChunk = serde_json::from_str(data).unwrap();
+            assert!(ChatProcessor::is_error(&chunk), "{data}");
+        }
+        for data in [
+            r#"{"id":"c","choices":[],"error":null}"#,
+            r#"{"id":"c","choices":[{"index":0,"delta":{}}],"detail":"a chunk's own member"}"#,
+        ] {
+            let chunk: ChatCompletionChunk = serde_json::from_str(data).unwrap();
+            assert!(!ChatProcessor::is_error(&chunk), "{data}");
+        }
+    }
+
+    #[test]
+    fn choices_are_kept_apart() {
+        let (events, response) = run(&[
+            &chunk(r#"{"index":0,"delta":{"content":"a"}},{"index":1,"delta":{"content":"b"}}"#),
+            &chunk(r#"{"index":1,"delta":{"content":"c"},"finish_reason":"length"}"#),
+            &chunk(r#"{"index":0,"delta":{"content":"d"},"finish_reason":"stop"}"#),
+        ]);
+        let per_choice = |i: u32| -> Vec<&str> {
+            events
+                .iter()
+                .filter(|(c, e)| *c == Some(i) && e.starts_with("Content"))
+                .map(|(_, e)| e.as_str())
+                .collect()
+        };
+        assert_eq!(per_choice(0), ["Content(\"a\")", "Content(\"d\")"]);
+        assert_eq!(per_choice(1), ["Content(\"b\")", "Content(\"c\")"]);
+        let choices = &response.completion().choices;
+        assert_eq!(choices.len(), 2);
+        assert_eq!(choices[0].message.content.as_deref(), Some("ad"));
+        assert_eq!(choices[1].message.content.as_deref(), Some("bc"));
+        assert_eq!(choices[1].finish_reason, Some(FinishReason::Length));
+    }
+
+    #[test]
+    fn tool_calls_complete_at_finish_and_open_ones_at_done() {
+        let (events, response) = run(&[
+            &chunk(
+                r#"{"index":0,"delta":{"tool_calls":[{"id":"t1","type":"function","index":0}]}}"#,
+            ),
+            &chunk(r#"{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"name":"f"}}]}}"#),
+            &chunk(
+                r#"{"index":0,"delta":{"tool_calls":[{"index":0,"function":{"arguments":"{}"}}]},"finish_reason":"tool_calls"}"#,
+            ),
+            &chunk(
+                r#"{"index":1,"delta":{"tool_calls":[{"id":"t2","index":0,"function":{"name":"g","arguments":"{\"a\":1}"}}]}}"#,
+            ),
+        ]);
+        let complete: Vec<(Option<u32>, &str)> = events
+            .iter()
+            .filter(|(_, e)| e.starts_with("ToolCallComplete"))
+            .map(|(c, e)| (*c, e.as_str()))
+            .collect();
+        assert_eq!(complete.len(), 2);
+        assert_eq!(complete[0].0, Some(0));
+        assert!(
+            complete[0].1.contains("id: \"t1\", name: \"f\""),
+            "{}",
+            complete[0].1
+        );
+        assert_eq!(complete[1].0, Some(1), "completed at [DONE]");
+        let choices = &response.completion().choices;
+        assert_eq!(choices[0].message.tool_calls()[0].function.name, "f");
+        assert_eq!(
+            choices[1].message.tool_calls()[0].function.arguments,
+            "{\"a\":1}"
+        );
+        // Beside tool calls, vLLM's whole answer has `content: ""`.
+        assert_eq!(choices[0].message.content.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn content_is_null_only_when_the_output_ended_in_the_reasoning() {
+        let (_, thought) = run(&[
+            &chunk(r#"{"index":0,"delta":{"role":"assistant","content":""}}"#),
+            &chunk(
+                r#"{"index":0,"delta":{"reasoning":"still thinking"},"finish_reason":"length"}"#,
+            ),
+        ]);
+        assert_eq!(thought.content, None);
+        let (_, empty) = run(&[&chunk(
+            r#"{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":"stop"}"#,
+        )]);
+        assert_eq!(empty.content.as_deref(), Some(""));
+    }
+
+    #[test]
+    fn no_events_are_built_for_a_sink_that_wants_none() {
+        let mut processor = ChatProcessor::default();
+        let chunk: ChatCompletionChunk = serde_json::from_str(&chunk(
+            r#"{"index":0,"delta":{"content":"x"},"finish_reason":"stop"}"#,
+        ))
+        .unwrap();
+        let mut sink = Sink::new(None);
+        assert!(!sink.wants());
+        processor.apply(&chunk, &mut sink);
+        assert_eq!(processor.response().content.as_deref(), Some("x"));
+    }
+}

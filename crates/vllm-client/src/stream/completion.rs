@@ -137,3 +137,50 @@ impl ChoiceState {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+
+    use super::*;
+
+    #[test]
+    fn text_logprobs_and_finishes_add_up_per_choice() {
+        let mut processor = CompletionProcessor::default();
+        let mut queue = VecDeque::new();
+        for data in [
+            r#"{"id":"cmpl-1","object":"text_completion","created":2,"model":"m","choices":[{"index":0,"text":" Par","logprobs":{"text_offset":[0],"token_logprobs":[-0.1],"tokens":[" Par"],"top_logprobs":[null]}},{"index":1,"text":"A"}]}"#,
+            r#"{"id":"cmpl-1","object":"text_completion","created":2,"model":"m","choices":[{"index":0,"text":"is","logprobs":{"text_offset":[4],"token_logprobs":[-0.2],"tokens":["is"],"top_logprobs":[null]},"finish_reason":"stop","stop_reason":"."}]}"#,
+            r#"{"id":"cmpl-1","object":"text_completion","created":2,"model":"m","choices":[{"index":1,"text":"","finish_reason":"length"}],"usage":{"prompt_tokens":4,"completion_tokens":3,"total_tokens":7}}"#,
+        ] {
+            let chunk: CompletionChunk = serde_json::from_str(data).unwrap();
+            assert!(!CompletionProcessor::is_error(&chunk));
+            processor.apply(&chunk, &mut Sink::new(Some(&mut queue)));
+        }
+        let events: Vec<String> = queue.iter().map(|(_, e)| format!("{e:?}")).collect();
+        assert_eq!(
+            events[..4],
+            [
+                "Content(\" Par\")",
+                "Content(\"A\")",
+                "Content(\"is\")",
+                "Finished { index: 0, reason: Stop }"
+            ]
+        );
+        let response = processor.response();
+        assert_eq!(response.text, " Paris");
+        assert_eq!(response.id, "cmpl-1");
+        assert_eq!(response.typed_finish_reason(), Some(&FinishReason::Stop));
+        let choices = &response.completion().choices;
+        assert_eq!(choices[1].text, "A");
+        assert_eq!(choices[1].finish_reason, Some(FinishReason::Length));
+        let logprobs = choices[0].logprobs.as_ref().unwrap();
+        assert_eq!(
+            logprobs.tokens.as_deref(),
+            Some(&[" Par".to_owned(), "is".to_owned()][..])
+        );
+        assert_eq!(logprobs.text_offset.as_deref(), Some(&[0, 4][..]));
+        assert_eq!(choices[0].stop_reason, Some(StopReason::Text(".".into())));
+        assert_eq!(response.usage.map(|u| u.total_tokens), Some(7));
+    }
+}
