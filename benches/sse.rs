@@ -6,7 +6,8 @@
 //! - `sse+json/<input>/<chunking>`: the same, and each event's data but `[DONE]` parsed
 //!   with `serde_json::from_str::<vllm_types::ChatCompletionChunk>`.
 //! - `sse+json-in-place/<input>/<chunking>`: the same, parsed instead into one chunk kept
-//!   for the whole stream, with `vllm_types::from_str_in_place`.
+//!   for the whole stream, with `vllm_types::from_str_in_place` (as the client's streams
+//!   do: `feed_bytes`, then each chunk parsed in place).
 //!
 //! Inputs and chunkings are described in `README.md`.
 //! `cargo bench -p vllm-benches --bench sse [-- <filter>]`
@@ -95,21 +96,6 @@ fn ours_feed_bytes<const MODE: u8>(pieces: &[Bytes]) -> usize {
     total
 }
 
-/// Decodes `pieces` with our decoder, reading each piece in place (`Decoder::events`).
-fn ours_events<const MODE: u8>(pieces: &[Bytes]) -> usize {
-    let mut decoder = Decoder::with_max_event_size(LIMIT);
-    let mut total = 0;
-    let mut chunk = ChatCompletionChunk::default();
-    for piece in pieces {
-        let mut events = decoder.events(piece);
-        while let Some(event) = events.next_event().expect("valid stream") {
-            total += consume::<MODE>(event.data(), &mut chunk);
-        }
-    }
-    decoder.finish().expect("complete stream");
-    total
-}
-
 /// Decodes `pieces` with `sse-core`, which reads each piece in place.
 fn sse_core<const MODE: u8>(pieces: &[Bytes]) -> usize {
     let limit = NonZeroUsize::new(LIMIT).expect("non-zero");
@@ -143,11 +129,10 @@ fn eventsource_stream<const MODE: u8>(pieces: &[Bytes]) -> usize {
 type Decode = fn(&[Bytes]) -> usize;
 
 /// The implementations, doing `MODE` with each event (see [`mode`]).
-fn implementations<const MODE: u8>() -> [(&'static str, Decode); 5] {
+fn implementations<const MODE: u8>() -> [(&'static str, Decode); 4] {
     [
         ("vllm-transport feed", ours_feed::<MODE>),
         ("vllm-transport feed_bytes", ours_feed_bytes::<MODE>),
-        ("vllm-transport events", ours_events::<MODE>),
         ("sse-core", sse_core::<MODE>),
         ("eventsource-stream", eventsource_stream::<MODE>),
     ]

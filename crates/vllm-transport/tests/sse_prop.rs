@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 use proptest::prelude::*;
-use vllm_transport::sse::{Decoder, EventRef, SseError};
+use vllm_transport::sse::{Decoder, Event, SseError};
 
 /// An event as `(event type, data, id)`.
 type Summary = (String, String, Option<String>);
@@ -16,9 +16,6 @@ enum Feed {
     Slice,
     /// `feed_bytes`.
     Bytes,
-    /// `events`, decoding the piece in place; without draining, one event at most is
-    /// taken and the rest is left to the drop of `Events`.
-    InPlace,
 }
 
 /// How to hand the input over: piece lengths (cycled), and per piece how it is fed and
@@ -36,16 +33,13 @@ fn chunking() -> impl Strategy<Value = Chunking> {
             prop_oneof![3 => 1usize..64, 1 => 64usize..400, 1 => 400usize..2048],
             1..16,
         ),
-        prop::collection::vec(
-            prop_oneof![Just(Feed::Slice), Just(Feed::Bytes), Just(Feed::InPlace)],
-            1..8,
-        ),
+        prop::collection::vec(prop_oneof![Just(Feed::Slice), Just(Feed::Bytes)], 1..8),
         prop::collection::vec(prop::bool::weighted(0.8), 1..8),
     )
         .prop_map(|(lens, how, drain)| Chunking { lens, how, drain })
 }
 
-fn summary(event: EventRef<'_>) -> Summary {
+fn summary(event: &Event) -> Summary {
     (
         event.event().to_owned(),
         event.data().to_owned(),
@@ -55,7 +49,7 @@ fn summary(event: EventRef<'_>) -> Summary {
 
 fn drain(decoder: &mut Decoder, events: &mut Vec<Summary>) -> Result<(), SseError> {
     while let Some(event) = decoder.next_event()? {
-        events.push(summary(EventRef::from(&event)));
+        events.push(summary(&event));
     }
     Ok(())
 }
@@ -85,27 +79,6 @@ fn decode(
                 match chunking.how[i % chunking.how.len()] {
                     Feed::Slice => decoder.feed(piece),
                     Feed::Bytes => decoder.feed_bytes(Bytes::copy_from_slice(piece)),
-                    Feed::InPlace => {
-                        let mut in_place = decoder.events(piece);
-                        loop {
-                            match in_place.next_event() {
-                                Ok(Some(event)) => {
-                                    events.push(summary(event));
-                                    if !drain_now {
-                                        break;
-                                    }
-                                }
-                                Ok(None) => break,
-                                Err(error) => {
-                                    result = Err(error);
-                                    break;
-                                }
-                            }
-                        }
-                        if result.is_err() {
-                            break;
-                        }
-                    }
                 }
                 if drain_now {
                     result = drain(&mut decoder, &mut events);

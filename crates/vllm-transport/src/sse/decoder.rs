@@ -1,6 +1,5 @@
 use std::fmt;
 use std::mem;
-use std::ops::Range;
 use std::str;
 use std::sync::Arc;
 
@@ -399,108 +398,6 @@ impl Decoder {
         self.owned.len() - self.start + self.shared.len()
     }
 
-    /// Nothing is buffered, pending or failed: the next event may be decoded straight
-    /// from a borrowed piece ([`Events`](super::Events)).
-    #[inline(always)]
-    pub(super) fn can_borrow(&self) -> bool {
-        self.start == self.owned.len()
-            && self.shared.is_empty()
-            && self.ready.is_none()
-            && self.error.is_none()
-            && self.state.is_idle()
-            && !self.state.in_event
-    }
-
-    /// When [`can_borrow`](Self::can_borrow): takes the usual event (a `data` line and
-    /// a blank line) at the start of `input`, which the decoder then counts as
-    /// consumed, or all of `input` into the buffer if it has no line end (as
-    /// [`feed`](Self::feed) would, without searching it again). Consumes nothing for
-    /// anything else: feed the input then.
-    ///
-    /// No `event` or `id` field is pending, so the event's type is `message` and its ID
-    /// the [`last_event_id`](Self::last_event_id).
-    ///
-    /// `checked` is a prefix of `input` already known to be valid UTF-8 (possibly
-    /// empty): data that lies in it is not validated again.
-    #[inline(always)]
-    pub(super) fn take_simple<'i>(&mut self, input: &'i [u8], checked: &'i str) -> Take<'i> {
-        debug_assert!(self.can_borrow());
-        debug_assert!(input.starts_with(checked.as_bytes()));
-        if let Some((data, taken)) = self.state.simple_value(input, checked) {
-            return Take::Event(data, taken);
-        }
-        if self.state.scanned == input.len() {
-            // No line end: the start of an event that the next pieces complete. The
-            // search went to the end of what is now buffered. As `next_event` would
-            // after `feed`, check the line against the size limit.
-            self.append(input);
-            return match self.state.check_partial_line(input) {
-                Ok(()) => Take::Buffered,
-                Err(error) => {
-                    self.fail(error.clone());
-                    Take::Failed(error)
-                }
-            };
-        }
-        // The search hint describes `input` as if it were buffered, which it is not.
-        self.state.line_end_hint = None;
-        Take::Nothing
-    }
-
-    /// When the buffer holds only the start of the usual event's `data` line (an
-    /// event split between pieces) and `input` completes it with its line end and a
-    /// blank line: completes the line in the buffer and consumes the event. Returns
-    /// where its data lies in the buffer (valid UTF-8, read with
-    /// [`buffered_data`](Self::buffered_data) before anything else changes the
-    /// decoder) and the bytes of `input` it took. `None` for anything else, errors
-    /// included, changing nothing.
-    pub(super) fn complete_simple(&mut self, input: &[u8]) -> Option<(Range<usize>, usize)> {
-        let buffered = self.owned.len() - self.start;
-        let state = &self.state;
-        if buffered <= DATA_PREFIX.len()
-            || !self.shared.is_empty()
-            || self.ready.is_some()
-            || self.error.is_some()
-            || state.at_start
-            || state.after_cr
-            || state.data.is_some()
-            || state.in_event
-            || state.scanned != buffered
-            || !self.owned[self.start..].starts_with(DATA_PREFIX)
-        {
-            return None;
-        }
-        let len = memchr2(b'\n', b'\r', input)?;
-        let taken = simple_event_len(input, len)?;
-        let start = data_value_start(&self.owned[self.start..]);
-        if buffered - start + len > state.max_event_size {
-            return None;
-        }
-        self.append(&input[..len]);
-        let line = self.start..self.owned.len();
-        if self
-            .state
-            .validate(&self.owned[line.start + start..], start)
-            .is_err()
-        {
-            // Leave the error to the general path, with the input where it was.
-            self.owned.truncate(line.end - len);
-            return None;
-        }
-        self.state.offset += (buffered + taken) as u64;
-        self.state.scanned = 0;
-        self.state.line_end_hint = None;
-        self.start = line.end;
-        Some((line.start + start..line.end, taken))
-    }
-
-    /// The data [`complete_simple`](Self::complete_simple) found at `range`.
-    pub(super) fn buffered_data(&self, range: Range<usize>) -> &str {
-        // SAFETY: `complete_simple` validated these bytes, and gave the range out to be
-        // read before anything else changes the decoder.
-        unsafe { str::from_utf8_unchecked(&self.owned[range]) }
-    }
-
     /// Appends to `owned`, first dropping its consumed prefix if moving the rest
     /// costs no more than the bytes consumed since the last move (linear overall).
     fn append(&mut self, bytes: &[u8]) {
@@ -607,7 +504,7 @@ impl State {
     /// the event, or 0. Errors are left to the general path.
     #[inline(always)]
     fn simple_event_in(&mut self, input: &[u8], chunk: Option<&Bytes>) -> (Option<Event>, usize) {
-        let Some((value, consumed)) = self.simple_value(input, "") else {
+        let Some((value, consumed)) = self.simple_value(input) else {
             return (None, 0);
         };
         let data = match chunk {
@@ -624,10 +521,8 @@ impl State {
     /// appended to the (empty) buffer.
     ///
     /// The caller dispatches the event ([`dispatch_single`](Self::dispatch_single)).
-    /// `checked` is a prefix of `input` known to be valid UTF-8: a value in it is not
-    /// validated again.
     #[inline(always)]
-    fn simple_value<'i>(&mut self, input: &'i [u8], checked: &'i str) -> Option<(&'i str, usize)> {
+    fn simple_value<'i>(&mut self, input: &'i [u8]) -> Option<(&'i str, usize)> {
         // Whatever this finds, spare the general path the search.
         let Some(len) = memchr2(b'\n', b'\r', input) else {
             self.scanned = input.len();
@@ -642,10 +537,7 @@ impl State {
         if len - start > self.max_event_size {
             return None;
         }
-        let value = match checked.get(start..len) {
-            Some(value) => value,
-            None => self.validate(&input[start..len], start).ok()?,
-        };
+        let value = self.validate(&input[start..len], start).ok()?;
         self.offset += consumed as u64;
         self.line_end_hint = None;
         Some((value, consumed))
@@ -892,18 +784,6 @@ impl State {
     }
 }
 
-/// What [`Decoder::take_simple`] did with its input.
-pub(super) enum Take<'i> {
-    /// Took the usual event: its data, and the bytes it took.
-    Event(&'i str, usize),
-    /// Took all of the input, which has no line end, into the buffer.
-    Buffered,
-    /// As `Buffered`, but the line is already too large: the decoder failed.
-    Failed(SseError),
-    /// Took nothing: the input does not start with the usual event.
-    Nothing,
-}
-
 /// The length of the usual event at the start of `input`, whose first line ends at
 /// `input[len]`: that line, its line end and a blank line, if they are complete (a CR
 /// at the end of `input` may still be followed by an LF).
@@ -924,7 +804,7 @@ fn simple_event_len(input: &[u8], len: usize) -> Option<usize> {
 
 /// The length of the line end at `bytes[at]`, a CR or an LF: 2 for CRLF, else 1.
 #[inline]
-pub(super) fn line_end_len(bytes: &[u8], at: usize) -> usize {
+fn line_end_len(bytes: &[u8], at: usize) -> usize {
     if bytes[at] == b'\r' && bytes.get(at + 1) == Some(&b'\n') {
         2
     } else {

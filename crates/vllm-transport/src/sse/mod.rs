@@ -62,16 +62,10 @@
 //! time), which is decoded straight from the piece. Either way an event's data is a
 //! single allocation that [`Event::into_data`] hands over as a `String`.
 //!
-//! [`Decoder::events`] decodes a piece the caller keeps where it lies: the usual event
-//! complete in the piece is an [`EventRef`] whose data is a slice of the piece, with no
-//! copy and no allocation at all. Use it when the events are parsed on the spot (as a
-//! stream of JSON chunks is) and the input is at hand as a slice.
-//!
 //! See `benches/README.md` in the repository for figures.
 //!
 //! [WHATWG event-stream parsing rules]: https://html.spec.whatwg.org/multipage/server-sent-events.html#event-stream-interpretation
 
-mod borrowed;
 mod decoder;
 mod error;
 mod event;
@@ -79,7 +73,6 @@ mod event;
 mod tests;
 mod utf8;
 
-pub use borrowed::{EventRef, Events};
 pub use decoder::{DEFAULT_MAX_EVENT_SIZE, Decoder};
 pub use error::SseError;
 pub use event::Event;

@@ -8,10 +8,6 @@ use super::*;
 type Summary = (String, String, Option<String>);
 
 fn summary(event: &Event) -> Summary {
-    summary_ref(EventRef::from(event))
-}
-
-fn summary_ref(event: EventRef<'_>) -> Summary {
     (
         event.event().to_owned(),
         event.data().to_owned(),
@@ -28,8 +24,6 @@ fn msg(data: &str) -> Summary {
 enum Feed {
     Slice,
     Bytes,
-    /// `Decoder::events`, decoding the piece where it lies.
-    InPlace,
 }
 
 /// Decodes `pieces` in order, draining events after each, then calls `finish`.
@@ -44,16 +38,6 @@ fn decode_with(
         match how {
             Feed::Slice => decoder.feed(piece),
             Feed::Bytes => decoder.feed_bytes(Bytes::copy_from_slice(piece)),
-            Feed::InPlace => {
-                let mut in_place = decoder.events(piece);
-                loop {
-                    match in_place.next_event() {
-                        Ok(Some(event)) => events.push(summary_ref(event)),
-                        Ok(None) => break,
-                        Err(error) => return (events, Err(error)),
-                    }
-                }
-            }
         }
         loop {
             match decoder.next_event() {
@@ -72,10 +56,10 @@ fn decode(pieces: &[&[u8]]) -> (Vec<Summary>, Result<(), SseError>) {
 
 /// Decodes `input` whole, and checks that every other way of feeding it gives the
 /// same result: split in two at every point, and one byte at a time, through `feed`,
-/// `feed_bytes` and `events`.
+/// and `feed_bytes`.
 fn decode_every_way(decoder: &Decoder, input: &[u8]) -> (Vec<Summary>, Result<(), SseError>) {
     let whole = decode_with(decoder.clone(), &[input], Feed::Slice);
-    for how in [Feed::Slice, Feed::Bytes, Feed::InPlace] {
+    for how in [Feed::Slice, Feed::Bytes] {
         for at in 0..=input.len() {
             let (a, b) = input.split_at(at);
             assert_eq!(
@@ -121,7 +105,7 @@ fn every_split_point_of_each_line_ending() {
         for i in 0..=input.len() {
             for j in i..=input.len() {
                 let pieces = [&input[..i], &input[i..j], &input[j..]];
-                for how in [Feed::Slice, Feed::Bytes, Feed::InPlace] {
+                for how in [Feed::Slice, Feed::Bytes] {
                     let (events, end) = decode_with(Decoder::new(), &pieces, how);
                     assert_eq!(events, expected, "eol {eol:?}, splits {i} {j}, {how:?}");
                     assert_eq!(end, Ok(()));
@@ -133,7 +117,7 @@ fn every_split_point_of_each_line_ending() {
 
 #[test]
 fn cr_and_lf_in_separate_feeds_are_one_line_end() {
-    for how in [Feed::Slice, Feed::Bytes, Feed::InPlace] {
+    for how in [Feed::Slice, Feed::Bytes] {
         // Were the LF a second line end, it would be a blank line dispatching "a".
         let (events, end) = decode_with(Decoder::new(), &[b"data: a\r", b"\ndata: b\r\n\r\n"], how);
         assert_eq!(events, [msg("a\nb")], "{how:?}");
@@ -194,7 +178,7 @@ fn realistic_stream_fed_one_byte_at_a_time() {
         .collect();
     assert_eq!(expected.len(), 6);
     assert!(expected[2].1.contains("日本語 😀"));
-    for how in [Feed::Slice, Feed::Bytes, Feed::InPlace] {
+    for how in [Feed::Slice, Feed::Bytes] {
         let bytewise: Vec<&[u8]> = VLLM_STREAM.as_bytes().chunks(1).collect();
         let (events, end) = decode_with(Decoder::new(), &bytewise, how);
         assert_eq!(events, expected, "{how:?}");
@@ -598,24 +582,6 @@ fn oversized_line_errors_before_its_end_arrives() {
     decoder.feed(b"x");
     assert_eq!(decoder.next_event().map(|_| ()), too_large(max));
 
-    // `events` returns it as soon as the piece that makes the line too long, after
-    // the events before it.
-    let mut decoder = Decoder::with_max_event_size(max);
-    let mut in_place = decoder.events(b"data: 1\n\ndata: 01234567890");
-    assert_eq!(
-        in_place.next_event().map(|e| e.map(|e| e.data())),
-        Ok(Some("1"))
-    );
-    assert_eq!(in_place.next_event(), too_large(max).map(|()| None));
-    drop(in_place);
-    assert_eq!(decoder.finish(), too_large(max));
-    let mut decoder = Decoder::with_max_event_size(max);
-    assert_eq!(decoder.events(b"data: 0123456789").next_event(), Ok(None));
-    assert_eq!(
-        decoder.events(b"0").next_event(),
-        too_large(max).map(|()| None)
-    );
-
     // A possible data line whose value has not started counts as empty.
     let mut decoder = Decoder::with_max_event_size(0);
     decoder.feed(b"data");
@@ -725,7 +691,7 @@ fn events_alone_in_their_pieces_decode_like_the_whole_stream() {
     assert_eq!(whole.0.len(), 9);
     assert_eq!(whole.1, Ok(()));
     let pieces: Vec<&[u8]> = blocks.iter().map(|b| b.as_bytes()).collect();
-    for how in [Feed::Slice, Feed::Bytes, Feed::InPlace] {
+    for how in [Feed::Slice, Feed::Bytes] {
         assert_eq!(decode_with(Decoder::new(), &pieces, how), whole, "{how:?}");
     }
     // Errors in a lone event are reported as for the whole stream.
@@ -735,41 +701,11 @@ fn events_alone_in_their_pieces_decode_like_the_whole_stream() {
         let decoder = Decoder::with_max_event_size(10);
         let whole = decode_with(decoder.clone(), &[&input], Feed::Slice);
         assert!(whole.1.is_err());
-        for how in [Feed::Slice, Feed::Bytes, Feed::InPlace] {
+        for how in [Feed::Slice, Feed::Bytes] {
             let pieces = [&input[..10], &input[10..20], &input[20..]];
             assert_eq!(decode_with(decoder.clone(), &pieces, how), whole, "{how:?}");
         }
     }
-}
-
-#[test]
-fn events_in_place_borrow_the_piece() {
-    let mut decoder = Decoder::new();
-    // An ID with no data: no event, but the last event ID is set.
-    decoder.feed(b"id: 4\n\n");
-    assert_eq!(decoder.next_event(), Ok(None));
-    let piece = b"data: one\n\ndata: two\r\n\r\ndata: thr";
-    let mut in_place = decoder.events(piece);
-    let range = piece.as_ptr_range();
-    for expected in ["one", "two"] {
-        let event = in_place.next_event().unwrap().unwrap();
-        assert_eq!(event.data(), expected);
-        assert!(
-            range.contains(&event.data().as_ptr()),
-            "{expected:?} is not a slice of the piece"
-        );
-        // The ID persists.
-        assert_eq!((event.event(), event.id()), ("message", Some("4")));
-    }
-    assert_eq!(in_place.next_event(), Ok(None));
-    drop(in_place);
-    // The split event is completed from the decoder's buffer, by any way of feeding.
-    let mut in_place = decoder.events(b"ee\n\n");
-    let event = in_place.next_event().unwrap().unwrap();
-    assert_eq!((event.data(), event.id()), ("three", Some("4")));
-    assert_eq!(in_place.next_event(), Ok(None));
-    drop(in_place);
-    assert_eq!(decoder.finish(), Ok(()));
 }
 
 /// A stream of `events` chat-like events with multibyte text, a comment every 7th.
@@ -785,11 +721,11 @@ fn long_stream(events: usize) -> Vec<u8> {
     input
 }
 
-/// Large pieces are validated ahead as a whole; an invalid byte anywhere in them (in
-/// the data, a comment, a character cut short by a line end, the last line) still
-/// gives the events before it and the error at its offset, exactly as `feed` does.
+/// An invalid byte anywhere in large pieces (in the data, a comment, a character cut
+/// short by a line end, the last line) gives the events before it and the error at its
+/// offset, as for the whole input.
 #[test]
-fn events_in_large_pieces_validate_like_feed() {
+fn large_pieces_validate_like_the_whole_input() {
     let clean = long_stream(80);
     assert!(clean.len() > 2500, "{}", clean.len());
     let mut inputs = vec![clean.clone()];
@@ -821,7 +757,7 @@ fn events_in_large_pieces_validate_like_feed() {
         for piece_len in [512, 600, 777, 1460, input.len()] {
             let pieces: Vec<&[u8]> = input.chunks(piece_len).collect();
             assert_eq!(
-                decode_with(Decoder::new(), &pieces, Feed::InPlace),
+                decode_with(Decoder::new(), &pieces, Feed::Bytes),
                 whole,
                 "input {n} in pieces of {piece_len}"
             );
@@ -829,7 +765,7 @@ fn events_in_large_pieces_validate_like_feed() {
         for at in (0..=input.len()).step_by(7) {
             let (a, b) = input.split_at(at);
             assert_eq!(
-                decode_with(Decoder::new(), &[a, b], Feed::InPlace),
+                decode_with(Decoder::new(), &[a, b], Feed::Bytes),
                 whole,
                 "input {n} split at {at}"
             );
@@ -838,47 +774,7 @@ fn events_in_large_pieces_validate_like_feed() {
 }
 
 #[test]
-fn dropping_events_in_place_early_loses_nothing() {
-    let input = VLLM_STREAM.as_bytes();
-    let expected = decode(&[input]);
-    for piece_len in [1, 7, 64, 1460] {
-        for take in 0..3 {
-            // Take `take` events from each piece in place, then drop the rest into the
-            // decoder and drain it the usual way.
-            let mut decoder = Decoder::new();
-            let mut events = Vec::new();
-            for piece in input.chunks(piece_len) {
-                let mut in_place = decoder.events(piece);
-                for _ in 0..take {
-                    match in_place.next_event() {
-                        Ok(Some(event)) => events.push(summary_ref(event)),
-                        other => {
-                            assert_eq!(other, Ok(None));
-                            break;
-                        }
-                    }
-                }
-                drop(in_place);
-                if piece_len % 2 == 1 {
-                    while let Ok(Some(event)) = decoder.next_event() {
-                        events.push(summary(&event));
-                    }
-                }
-            }
-            while let Ok(Some(event)) = decoder.next_event() {
-                events.push(summary(&event));
-            }
-            assert_eq!(
-                (events, decoder.finish()),
-                expected,
-                "pieces of {piece_len}, {take} in place"
-            );
-        }
-    }
-}
-
-#[test]
-fn feed_feed_bytes_and_events_mix_in_any_order() {
+fn feed_and_feed_bytes_mix_in_any_order() {
     let input = VLLM_STREAM.as_bytes();
     let expected = decode(&[input]);
     let pieces: Vec<&[u8]> = input.chunks(37).collect();
@@ -886,12 +782,7 @@ fn feed_feed_bytes_and_events_mix_in_any_order() {
         let mut decoder = Decoder::new();
         let mut events = Vec::new();
         for (i, piece) in pieces.iter().enumerate() {
-            if i % 5 == 4 {
-                let mut in_place = decoder.events(piece);
-                while let Ok(Some(event)) = in_place.next_event() {
-                    events.push(summary_ref(event));
-                }
-            } else if pattern >> (i % 3) & 1 == 1 {
+            if pattern >> (i % 3) & 1 == 1 {
                 decoder.feed_bytes(Bytes::copy_from_slice(piece));
             } else {
                 decoder.feed(piece);

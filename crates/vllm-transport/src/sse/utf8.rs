@@ -14,27 +14,6 @@ pub(super) fn validate(bytes: &[u8]) -> Result<&str, usize> {
     }
 }
 
-/// The size from which [`valid_prefix`] pays: below it, input holds one or two lines,
-/// no faster to validate at once than one by one.
-pub(super) const LOOK_AHEAD_MIN: usize = 512;
-
-/// A prefix of `bytes` that is valid UTF-8, found in one go: all of `bytes`, or else
-/// its complete lines (through its last CR or LF) if they are valid, or else `""`.
-/// `bytes` must start at a character boundary, such as the start of a line.
-///
-/// One call over many lines costs a fraction of one call per line (about 6 against
-/// 18 ns per 230-byte line here): `simdutf8` has a fixed cost per call.
-#[inline]
-pub(super) fn valid_prefix(bytes: &[u8]) -> &str {
-    if let Ok(text) = simdutf8::basic::from_utf8(bytes) {
-        return text;
-    }
-    // Usually a character split at the end of `bytes`.
-    memchr::memrchr2(b'\n', b'\r', bytes)
-        .and_then(|last| simdutf8::basic::from_utf8(&bytes[..=last]).ok())
-        .unwrap_or("")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
