@@ -34,7 +34,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
 
     let mut stdout = std::io::stdout();
-    while let Some(event) = stream.next().await {
+    // `try_next()?`: a failure mid-stream (a server error, a cut connection, a stall) is an
+    // `Err`, and the loop ends cleanly only after the server's `[DONE]`.
+    while let Some(event) = stream.try_next().await? {
         match event {
             StreamEvent::Reasoning(text) => eprint!("\x1b[2m{text}\x1b[0m"),
             StreamEvent::Content(text) => {
@@ -45,9 +47,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 "\n[{} prompt + {} generated = {} tokens]",
                 usage.prompt_tokens, usage.completion_tokens, usage.total_tokens
             ),
-            StreamEvent::Error(e) => return Err(e.into()),
             _ => {}
         }
+    }
+    let timings = stream.timings();
+    if let Some(ttft) = timings.time_to_first_token() {
+        println!(
+            "[first token after {ttft:.1?}, {} chunks in {:.1?}]",
+            timings.chunks(),
+            timings.elapsed().unwrap_or_default()
+        );
     }
     Ok(())
 }

@@ -39,11 +39,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut stream = request().send_stream().await?;
     let (mut reasoning, mut answer) = (String::new(), String::new());
-    while let Some(event) = stream.next().await {
+    while let Some(event) = stream.try_next().await? {
         match event {
             StreamEvent::Reasoning(text) => reasoning.push_str(&text),
             StreamEvent::Content(text) => answer.push_str(&text),
-            StreamEvent::Error(e) => return Err(e.into()),
             _ => {}
         }
     }
