@@ -2,18 +2,18 @@
 //! up from the file's name and size, whole or streamed.
 
 use serde_json::Value;
+use vllm_types::{
+    FinishReason, TranscriptionChunk, TranscriptionChunkChoice, TranscriptionResponse,
+    TranscriptionUsage,
+};
 
 use crate::behavior::Behavior;
 use crate::chat::event;
-use crate::json::Maybe;
 use crate::multipart::{self, Part};
 use crate::reply::Reply;
 use crate::server::{Shared, now};
+use crate::shape::{set_text, usage};
 use crate::tokenizer;
-use crate::wire::{
-    AudioUsageOut, TranscriptionChoiceOut, TranscriptionChunkOut, TranscriptionDeltaOut,
-    TranscriptionOut, UsageOut,
-};
 
 pub(crate) const PATH: &str = "/v1/audio/transcriptions";
 
@@ -115,63 +115,49 @@ pub(crate) fn transcribe(
     );
     if !flag("stream") {
         let seconds = (file.data.len() as u64).div_ceil(BYTES_PER_SECOND);
-        return Ok(Reply::ok(&TranscriptionOut {
-            text: &transcript,
-            usage: AudioUsageOut {
-                kind: "duration",
-                seconds,
-            },
+        return Ok(Reply::ok(&TranscriptionResponse {
+            text: transcript,
+            usage: Some(TranscriptionUsage {
+                kind: "duration".to_owned(),
+                seconds: Some(seconds),
+                ..TranscriptionUsage::default()
+            }),
+            ..TranscriptionResponse::default()
         }));
     }
-    let id = shared.id("trsc-");
-    let created = now();
-    let usage = |completion_tokens: u32| UsageOut {
-        prompt_tokens,
-        total_tokens: prompt_tokens + completion_tokens,
-        completion_tokens,
-        prompt_tokens_details: Maybe::Absent,
-        completion_tokens_details: Maybe::Absent,
-    };
     let continuous = flag("stream_include_usage") && flag("stream_continuous_usage_stats");
     let mut pieces = tokenizer::pieces(&transcript);
     if pieces.is_empty() {
         pieces.push("");
     }
     let last = pieces.len() - 1;
-    let mut events: Vec<_> = pieces
-        .iter()
-        .enumerate()
-        .map(|(i, piece)| {
-            let done = i == last;
-            event(&TranscriptionChunkOut {
-                id: &id,
-                object: "transcription.chunk",
-                created,
-                model: &model,
-                choices: vec![TranscriptionChoiceOut {
-                    delta: TranscriptionDeltaOut {
-                        content: (*piece).to_owned(),
-                    },
-                    finish_reason: done.then_some("stop"),
-                    stop_reason: if done { Maybe::Null } else { Maybe::Absent },
-                }],
-                usage: if continuous {
-                    Maybe::Value(usage(i as u32 + 1))
-                } else {
-                    Maybe::Absent
-                },
-            })
-        })
-        .collect();
+    // Every chunk is written from this one: only its text (and the finish) changes.
+    let mut chunk = TranscriptionChunk {
+        id: shared.id("trsc-"),
+        object: "transcription.chunk".to_owned(),
+        created: now(),
+        model,
+        choices: vec![TranscriptionChunkChoice::default()],
+        ..TranscriptionChunk::default()
+    };
+    let mut events = Vec::with_capacity(pieces.len() + 2);
+    for (i, piece) in pieces.iter().enumerate() {
+        let choice = &mut chunk.choices[0];
+        set_text(&mut choice.delta.content, Some(piece));
+        if i == last {
+            // The last chunk's `stop_reason` is `null`; the others have none.
+            choice.set_null("stop_reason");
+            choice.finish_reason = Some(FinishReason::Stop);
+        }
+        if continuous {
+            chunk.usage = Some(usage(prompt_tokens, i as u32 + 1));
+        }
+        events.push(event(&chunk));
+    }
     if flag("stream_include_usage") {
-        events.push(event(&TranscriptionChunkOut {
-            id: &id,
-            object: "transcription.chunk",
-            created,
-            model: &model,
-            choices: Vec::new(),
-            usage: Maybe::Value(usage(completion_tokens)),
-        }));
+        chunk.choices.clear();
+        chunk.usage = Some(usage(prompt_tokens, completion_tokens));
+        events.push(event(&chunk));
     }
     events.push(bytes::Bytes::from_static(b"data: [DONE]\n\n"));
     Ok(Reply::events(events))

@@ -4,9 +4,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
+use vllm_types::ErrorCode;
 
 use crate::json::python_json;
-use crate::wire::{ErrorBody, ErrorInfo, LegacyErrorBody};
+use crate::shape::{error_body, legacy_error_body, status_code};
 
 /// How a streamed tool call is cut into deltas.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -114,22 +115,19 @@ impl Behavior {
     /// `{"error": {"message", "type", "param": null, "code": status}}`, with the `type` vLLM
     /// uses for that status (`BadRequestError`, `NotFoundError`, `InternalServerError`, …).
     pub fn error(status: u16, message: impl Into<String>) -> Self {
-        let message = message.into();
-        let body = ErrorBody::new(&message, error_type(status), None, status);
+        let body = error_body(
+            &message.into(),
+            error_type(status),
+            None,
+            status_code(status),
+        );
         Self::raw_error(status, "application/json", to_json(&body))
     }
 
     /// Answer with `status` and older vLLM's flat error body:
     /// `{"object": "error", "message", "type", "param": null, "code": status}`.
     pub fn legacy_error(status: u16, message: impl Into<String>) -> Self {
-        let message = message.into();
-        let body = LegacyErrorBody {
-            object: "error",
-            message: &message,
-            kind: error_type(status),
-            param: None,
-            code: status,
-        };
+        let body = legacy_error_body(&message.into(), error_type(status), status);
         Self::raw_error(status, "application/json", to_json(&body))
     }
 
@@ -141,15 +139,8 @@ impl Behavior {
     /// Answer with `status` and OpenAI's error body, whose `code` is a word:
     /// `{"error": {"message", "type": "invalid_request_error", "param": null, "code"}}`.
     pub fn openai_error(status: u16, message: impl Into<String>, code: impl Into<String>) -> Self {
-        let (message, code) = (message.into(), code.into());
-        let body = ErrorBody {
-            error: ErrorInfo {
-                message: &message,
-                kind: "invalid_request_error",
-                param: None,
-                code: code.as_str(),
-            },
-        };
+        let code = ErrorCode::Text(code.into());
+        let body = error_body(&message.into(), "invalid_request_error", None, code);
         Self::raw_error(status, "application/json", to_json(&body))
     }
 
@@ -380,7 +371,7 @@ mod shape_tests {
         );
         assert_eq!(
             body(&Behavior::legacy_error(400, "bad")),
-            r#"{"object":"error","message":"bad","type":"BadRequestError","param":null,"code":400}"#
+            r#"{"message":"bad","type":"BadRequestError","param":null,"code":400,"object":"error"}"#
         );
         assert_eq!(
             body(&Behavior::openai_error(401, "no key", "invalid_api_key")),

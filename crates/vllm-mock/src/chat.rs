@@ -4,12 +4,16 @@
 use bytes::Bytes;
 use serde::Serialize;
 use serde_json::Value;
-use vllm_types::{ChatCompletionRequest, Role, Stop, ToolChoice, ToolChoiceMode};
+use vllm_types::{
+    ChatCompletion, ChatCompletionChunk, ChatCompletionRequest, Choice, ChunkChoice,
+    CompletionTokensDetails, Delta, Extra, FinishReason, FunctionCallDelta, ResponseMessage, Role,
+    Stop, StopReason, ToolCall, ToolCallDelta, ToolChoice, ToolChoiceMode, Usage,
+};
 
 use crate::behavior::{Behavior, ScriptedCall, ToolCallStyle};
-use crate::json::Maybe;
 use crate::reply::Reply;
 use crate::server::{Shared, now};
+use crate::shape::{nulls, set_text, usage};
 use crate::template::{
     apply_stop, chat_prompt, fill_schema, last_user_text, owned_pieces, tool_result_answer,
 };
@@ -17,10 +21,6 @@ use crate::tokenizer;
 use crate::validate::{
     Kind, SAMPLING_FIELDS, check_at_least_one, check_context, check_prompt_flags, check_types,
     parse_object, require, typed,
-};
-use crate::wire::{
-    ChatChoiceOut, ChatCompletionOut, ChunkChoiceOut, ChunkOut, CompletionDetailsOut, DeltaOut,
-    FunctionDeltaOut, FunctionOut, MessageOut, ToolCallOut, ToolDeltaOut, UsageOut,
 };
 
 pub(crate) const PATH: &str = "/v1/chat/completions";
@@ -284,12 +284,12 @@ struct Output {
     reasoning: Vec<String>,
     /// `None`: the output ended in the reasoning (content is `null`).
     content: Option<Vec<String>>,
-    calls: Vec<ToolCallOut>,
+    calls: Vec<ToolCall>,
     /// Why it ended, as generated (`stop`, `length`, `tool_calls`).
     natural_finish: &'static str,
     /// Why it ended, as reported.
-    finish: String,
-    stop_reason: Option<String>,
+    finish: FinishReason,
+    stop_reason: Option<StopReason>,
     completion_tokens: u32,
     reasoning_tokens: u32,
 }
@@ -306,7 +306,7 @@ fn generate(plan: &Plan, settings: &Settings, shared: &Shared) -> Output {
     }
     let max = settings.max_tokens as usize;
     let more = !plan.calls.is_empty() || !plan.content.is_empty();
-    let finish = |natural: &str| plan.finish.clone().unwrap_or_else(|| natural.to_owned());
+    let finish = |natural: &str| FinishReason::from(plan.finish.as_deref().unwrap_or(natural));
     if reasoning.len() > max || (reasoning.len() == max && more) {
         reasoning.truncate(max);
         return Output {
@@ -322,16 +322,12 @@ fn generate(plan: &Plan, settings: &Settings, shared: &Shared) -> Output {
     }
     let reasoning_tokens = reasoning.len();
     if !plan.calls.is_empty() {
-        let calls: Vec<ToolCallOut> = plan
+        let calls: Vec<ToolCall> = plan
             .calls
             .iter()
-            .map(|c| ToolCallOut {
-                id: c.id.clone().unwrap_or_else(|| shared.id("chatcmpl-tool-")),
-                kind: "function",
-                function: FunctionOut {
-                    name: c.name.clone(),
-                    arguments: c.arguments.clone(),
-                },
+            .map(|c| {
+                let id = c.id.clone().unwrap_or_else(|| shared.id("chatcmpl-tool-"));
+                ToolCall::function(id, c.name.clone(), c.arguments.clone())
             })
             .collect();
         let call_tokens: u32 = calls
@@ -365,7 +361,7 @@ fn generate(plan: &Plan, settings: &Settings, shared: &Shared) -> Output {
         calls: Vec::new(),
         natural_finish: natural,
         finish: finish(natural),
-        stop_reason,
+        stop_reason: stop_reason.map(StopReason::Text),
         completion_tokens: (reasoning_tokens + generated) as u32,
         reasoning_tokens: reasoning_tokens as u32,
     }
@@ -383,10 +379,30 @@ struct Answer {
     outputs: Vec<Output>,
 }
 
+/// What one chunk of a choice adds, borrowed from its [`Output`].
+#[derive(Debug, Clone, Copy)]
+enum Piece<'a> {
+    /// Reasoning text.
+    Reasoning(&'a str),
+    /// Content text.
+    Content(&'a str),
+    /// A piece of tool call number `index`: its id and type (`head`), its name, a piece of
+    /// its arguments.
+    Tool {
+        index: u32,
+        call: &'a ToolCall,
+        head: bool,
+        name: bool,
+        arguments: Option<&'a str>,
+    },
+    /// Nothing (the finish after tool calls).
+    Nothing,
+}
+
 /// One chunk of a choice: what it adds, how many tokens that is, and the finish it carries.
 #[derive(Debug)]
-struct Step {
-    delta: DeltaOut,
+struct Step<'a> {
+    piece: Piece<'a>,
     tokens: u32,
     finish: bool,
 }
@@ -400,24 +416,20 @@ impl Answer {
         self.outputs.iter().map(|o| o.reasoning_tokens).sum()
     }
 
-    fn usage(&self, completion_tokens: u32, details: bool, prompt_details: bool) -> UsageOut {
-        UsageOut {
-            prompt_tokens: self.prompt_tokens,
-            total_tokens: self.prompt_tokens + completion_tokens,
-            completion_tokens,
-            prompt_tokens_details: if prompt_details {
-                Maybe::Null
-            } else {
-                Maybe::Absent
-            },
-            completion_tokens_details: if details {
-                Maybe::Value(CompletionDetailsOut {
-                    reasoning_tokens: self.reasoning_tokens(),
-                })
-            } else {
-                Maybe::Absent
-            },
+    /// Token counts; with `details`, the reasoning tokens (`completion_tokens_details`); with
+    /// `prompt_details`, `"prompt_tokens_details": null`.
+    fn usage(&self, completion_tokens: u32, details: bool, prompt_details: bool) -> Usage {
+        let mut usage = usage(self.prompt_tokens, completion_tokens);
+        if prompt_details {
+            usage.set_null("prompt_tokens_details");
         }
+        if details {
+            usage.completion_tokens_details = Some(CompletionTokensDetails {
+                reasoning_tokens: Some(self.reasoning_tokens()),
+                ..CompletionTokensDetails::default()
+            });
+        }
+        usage
     }
 
     /// The whole `chat.completion`.
@@ -426,91 +438,82 @@ impl Answer {
             .outputs
             .iter()
             .enumerate()
-            .map(|(index, o)| ChatChoiceOut {
-                index: index as u32,
-                message: MessageOut {
-                    role: "assistant",
-                    content: o.content.as_ref().map(|pieces| pieces.concat()),
-                    refusal: (),
-                    annotations: (),
-                    audio: (),
-                    function_call: (),
-                    tool_calls: o
-                        .calls
-                        .iter()
-                        .map(|c| ToolCallOut {
-                            id: c.id.clone(),
-                            kind: "function",
-                            function: FunctionOut {
-                                name: c.function.name.clone(),
-                                arguments: c.function.arguments.clone(),
-                            },
-                        })
-                        .collect(),
-                    reasoning: (self.include_reasoning && !o.reasoning.is_empty())
-                        .then(|| o.reasoning.concat()),
-                },
-                logprobs: (),
-                finish_reason: o.finish.clone(),
-                stop_reason: o.stop_reason.clone(),
-                token_ids: (),
-                routed_experts: (),
+            .map(|(index, o)| {
+                let mut message = nulls!(
+                    ResponseMessage,
+                    [
+                        "content",
+                        "refusal",
+                        "annotations",
+                        "audio",
+                        "function_call",
+                        "reasoning",
+                    ]
+                );
+                message.role = Role::Assistant;
+                message.content = o.content.as_ref().map(|pieces| pieces.concat());
+                message.tool_calls = (!o.calls.is_empty()).then(|| o.calls.clone());
+                message.reasoning = (self.include_reasoning && !o.reasoning.is_empty())
+                    .then(|| o.reasoning.concat());
+                let mut choice = nulls!(Choice, ["logprobs", "stop_reason", "token_ids"]);
+                choice.extra.insert("routed_experts".into(), Value::Null);
+                choice.index = index as u32;
+                choice.message = message;
+                choice.finish_reason = Some(o.finish.clone());
+                choice.stop_reason = o.stop_reason.clone();
+                choice
             })
             .collect();
-        let body = ChatCompletionOut {
-            id: &self.id,
-            object: "chat.completion",
-            created: self.created,
-            model: &self.model,
-            choices,
-            service_tier: (),
-            system_fingerprint: &self.fingerprint,
-            usage: self.usage(self.completion_tokens(), true, true),
-            prompt_logprobs: (),
-            prompt_token_ids: (),
-            prompt_text: (),
-            kv_transfer_params: (),
-            ec_transfer_params: (),
-            metrics: (),
-        };
+        let mut body = nulls!(
+            ChatCompletion,
+            [
+                "service_tier",
+                "prompt_logprobs",
+                "prompt_token_ids",
+                "prompt_text",
+                "kv_transfer_params",
+                "ec_transfer_params",
+            ]
+        );
+        body.extra.insert("metrics".into(), Value::Null);
+        body.usage = Some(self.usage(self.completion_tokens(), true, true));
+        body.id = self.id;
+        body.object = "chat.completion".to_owned();
+        body.created = self.created;
+        body.model = self.model;
+        body.choices = choices;
+        body.system_fingerprint = Some(self.fingerprint);
         Reply::ok(&body)
     }
 
     /// The chunks of one choice, the last carrying its finish.
-    fn steps(&self, output: &Output, style: ToolCallStyle) -> Vec<Step> {
+    fn steps<'a>(&self, output: &'a Output, style: ToolCallStyle) -> Vec<Step<'a>> {
         let mut steps = Vec::new();
-        let token = |delta| Step {
-            delta,
+        let token = |piece| Step {
+            piece,
             tokens: 1,
             finish: false,
         };
-        for piece in &output.reasoning {
-            if self.include_reasoning {
-                steps.push(token(DeltaOut {
-                    reasoning: Maybe::Value(piece.clone()),
-                    ..DeltaOut::default()
-                }));
-            }
+        if self.include_reasoning {
+            steps.extend(output.reasoning.iter().map(|p| token(Piece::Reasoning(p))));
         }
-        for piece in output.content.iter().flatten() {
-            steps.push(token(DeltaOut {
-                content: Maybe::Value(piece.clone()),
-                ..DeltaOut::default()
-            }));
-        }
+        steps.extend(
+            output
+                .content
+                .iter()
+                .flatten()
+                .map(|p| token(Piece::Content(p))),
+        );
         for (index, call) in output.calls.iter().enumerate() {
             tool_steps(&mut steps, index as u32, call, style);
         }
         match (output.natural_finish, steps.last_mut()) {
             ("length", Some(last)) => last.finish = true,
             (natural, _) => steps.push(Step {
-                delta: if natural == "tool_calls" || !output.calls.is_empty() {
-                    DeltaOut::default()
+                piece: if natural == "tool_calls" || !output.calls.is_empty() {
+                    Piece::Nothing
                 } else {
-                    DeltaOut {
-                        content: Maybe::Value(String::new()),
-                        ..DeltaOut::default()
-                    }
+                    Piece::Content("")
                 },
                 tokens: 0,
                 finish: true,
@@ -520,45 +523,56 @@ impl Answer {
     }
 
     /// The `chat.completion.chunk` events, ending with `[DONE]`.
+    ///
+    /// Every event is written from one chunk whose id, object, created and model are set once:
+    /// each step overwrites its one choice in place (reusing the strings there), so a token
+    /// costs no allocation but its event's bytes once those strings have grown to fit.
     fn stream(self, style: ToolCallStyle, include_usage: bool, continuous: bool) -> Reply {
-        let mut events = Vec::new();
-        let mut sent_tokens = 0;
-        let chunk = |choices: Vec<ChunkChoiceOut>| ChunkOut {
-            id: &self.id,
-            object: "chat.completion.chunk",
+        let mut chunk = ChatCompletionChunk {
+            id: self.id.clone(),
+            object: "chat.completion.chunk".to_owned(),
             created: self.created,
-            model: &self.model,
-            choices,
-            usage: Maybe::Absent,
-            system_fingerprint: Maybe::Absent,
-            prompt_token_ids: Maybe::Absent,
-            prompt_text: Maybe::Absent,
+            model: self.model.clone(),
+            choices: vec![ChunkChoice::default()],
+            ..ChatCompletionChunk::default()
         };
-        for index in 0..self.outputs.len() {
-            let mut first = chunk(vec![ChunkChoiceOut {
-                index: index as u32,
-                delta: DeltaOut {
-                    role: Maybe::Value("assistant"),
-                    content: Maybe::Value(String::new()),
-                    ..DeltaOut::default()
-                },
-                logprobs: (),
-                finish_reason: None,
-                stop_reason: Maybe::Absent,
-                token_ids: Maybe::Absent,
-            }]);
-            first.prompt_token_ids = Maybe::Null;
-            first.prompt_text = Maybe::Null;
-            if continuous {
-                first.usage = Maybe::Value(self.usage(0, false, false));
-            }
-            events.push(event(&first));
+        // The `null`s of a choice: in its first chunk, in the chunks after it, and in its
+        // finish (`stop_reason` too). Set once, and copied into the choice at each step: an
+        // `Extra` without members holds its type's record of `null`s in 24 bytes, and
+        // copying it allocates nothing.
+        let first_nulls = nulls!(ChunkChoice, ["logprobs", "finish_reason"]).extra;
+        let step_nulls = nulls!(ChunkChoice, ["logprobs", "finish_reason", "token_ids"]).extra;
+        let finish_nulls = nulls!(ChunkChoice, ["logprobs", "stop_reason", "token_ids"]).extra;
+        // A tool call's deltas have `"content": null`.
+        let tool_nulls = nulls!(Delta, ["content"]).extra;
+        let mut fingerprint = Some(self.fingerprint.clone());
+        let mut events = Vec::new();
+
+        // The first chunk of each choice: the role, and `prompt_token_ids` and `prompt_text`
+        // as `null`.
+        chunk.set_null("prompt_token_ids");
+        chunk.set_null("prompt_text");
+        if continuous {
+            chunk.usage = Some(self.usage(0, false, false));
         }
-        let mut steps: Vec<std::vec::IntoIter<Step>> = self
+        for index in 0..self.outputs.len() {
+            let choice = &mut chunk.choices[0];
+            choice.index = index as u32;
+            choice.extra = first_nulls.clone();
+            choice.delta.role = Some(Role::Assistant);
+            set_text(&mut choice.delta.content, Some(""));
+            events.push(event(&chunk));
+        }
+        // Forget the first chunks' `null`s (the chunk has no other member in `extra`).
+        chunk.extra = Extra::new();
+        chunk.choices[0].delta.role = None;
+
+        let mut steps: Vec<std::vec::IntoIter<Step<'_>>> = self
             .outputs
             .iter()
             .map(|o| self.steps(o, style).into_iter())
             .collect();
+        let mut sent_tokens = 0;
         // Choices advance together, one step each in turn, as vLLM's engine steps them.
         loop {
             let mut any = false;
@@ -569,76 +583,102 @@ impl Answer {
                 any = true;
                 sent_tokens += step.tokens;
                 let output = &self.outputs[index];
-                let mut c = chunk(vec![ChunkChoiceOut {
-                    index: index as u32,
-                    delta: step.delta,
-                    logprobs: (),
-                    finish_reason: step.finish.then(|| output.finish.clone()),
-                    stop_reason: if step.finish {
-                        output.stop_reason.clone().map_or(Maybe::Null, Maybe::Value)
-                    } else {
-                        Maybe::Absent
-                    },
-                    token_ids: Maybe::Null,
-                }]);
+                let choice = &mut chunk.choices[0];
+                choice.index = index as u32;
+                fill(&mut choice.delta, step.piece, &tool_nulls);
+                if step.finish {
+                    choice.extra = finish_nulls.clone();
+                    choice.finish_reason = Some(output.finish.clone());
+                    choice.stop_reason = output.stop_reason.clone();
+                } else {
+                    choice.extra = step_nulls.clone();
+                    choice.finish_reason = None;
+                    choice.stop_reason = None;
+                }
                 if continuous {
                     let so_far = sent_tokens.min(self.completion_tokens());
-                    c.usage = Maybe::Value(self.usage(so_far, false, false));
+                    chunk.usage = Some(self.usage(so_far, false, false));
                 }
                 if step.finish && !include_usage {
-                    c.system_fingerprint = Maybe::Value(&self.fingerprint);
+                    chunk.system_fingerprint = fingerprint.take();
                 }
-                events.push(event(&c));
+                events.push(event(&chunk));
+                if let Some(sent) = chunk.system_fingerprint.take() {
+                    fingerprint = Some(sent);
+                }
             }
             if !any {
                 break;
             }
         }
         if include_usage {
-            let mut last = chunk(Vec::new());
-            last.usage = Maybe::Value(self.usage(self.completion_tokens(), true, false));
-            last.system_fingerprint = Maybe::Value(&self.fingerprint);
-            events.push(event(&last));
+            chunk.choices.clear();
+            chunk.usage = Some(self.usage(self.completion_tokens(), true, false));
+            chunk.system_fingerprint = fingerprint;
+            events.push(event(&chunk));
         }
         events.push(Bytes::from_static(b"data: [DONE]\n\n"));
         Reply::events(events)
     }
 }
 
-/// The steps of one tool call, in `style`.
-fn tool_steps(steps: &mut Vec<Step>, index: u32, call: &ToolCallOut, style: ToolCallStyle) {
-    let delta = |id: bool, name: bool, arguments: Option<String>| DeltaOut {
-        content: Maybe::Null,
-        tool_calls: Maybe::Value(vec![ToolDeltaOut {
-            id: if id {
-                Maybe::Value(call.id.clone())
-            } else {
-                Maybe::Absent
-            },
-            kind: if id {
-                Maybe::Value("function")
-            } else {
-                Maybe::Absent
-            },
+/// Overwrites `delta` with what `piece` adds, reusing the strings already there.
+fn fill(delta: &mut Delta, piece: Piece<'_>, tool_nulls: &Extra) {
+    let (reasoning, content) = match piece {
+        Piece::Reasoning(text) => (Some(text), None),
+        Piece::Content(text) => (None, Some(text)),
+        Piece::Tool { .. } | Piece::Nothing => (None, None),
+    };
+    set_text(&mut delta.reasoning, reasoning);
+    set_text(&mut delta.content, content);
+    match piece {
+        Piece::Tool {
             index,
-            function: if name || arguments.is_some() {
-                Maybe::Value(FunctionDeltaOut {
-                    name: if name {
-                        Maybe::Value(call.function.name.clone())
-                    } else {
-                        Maybe::Absent
-                    },
-                    arguments: arguments.map_or(Maybe::Absent, Maybe::Value),
-                })
+            call,
+            head,
+            name,
+            arguments,
+        } => {
+            delta.extra = tool_nulls.clone();
+            let pieces = delta.tool_calls.get_or_insert_with(Vec::new);
+            pieces.truncate(1);
+            if pieces.is_empty() {
+                pieces.push(ToolCallDelta::default());
+            }
+            let part = &mut pieces[0];
+            part.index = index;
+            set_text(&mut part.id, head.then_some(call.id.as_str()));
+            set_text(&mut part.kind, head.then_some("function"));
+            if name || arguments.is_some() {
+                let function = part.function.get_or_insert_with(FunctionCallDelta::default);
+                set_text(
+                    &mut function.name,
+                    name.then_some(call.function.name.as_str()),
+                );
+                set_text(&mut function.arguments, arguments);
             } else {
-                Maybe::Absent
-            },
-        }]),
-        ..DeltaOut::default()
+                part.function = None;
+            }
+        }
+        _ => {
+            delta.extra = Extra::new();
+            delta.tool_calls = None;
+        }
+    }
+}
+
+/// The steps of one tool call, in `style`.
+fn tool_steps<'a>(steps: &mut Vec<Step<'a>>, index: u32, call: &'a ToolCall, style: ToolCallStyle) {
+    let piece = |head: bool, name: bool, arguments: Option<&'a str>| Piece::Tool {
+        index,
+        call,
+        head,
+        name,
+        arguments,
     };
     let name_tokens = tokenizer::count(&call.function.name);
-    let step = |delta, tokens| Step {
-        delta,
+    let step = |piece, tokens| Step {
+        piece,
         tokens,
         finish: false,
     };
@@ -646,25 +686,27 @@ fn tool_steps(steps: &mut Vec<Step>, index: u32, call: &ToolCallOut, style: Tool
         ToolCallStyle::Whole => {
             let tokens = name_tokens + tokenizer::count(&call.function.arguments);
             steps.push(step(
-                delta(true, true, Some(call.function.arguments.clone())),
+                piece(true, true, Some(call.function.arguments.as_str())),
                 tokens,
             ));
             return;
         }
         ToolCallStyle::Hermes => {
-            steps.push(step(delta(true, false, None), 0));
-            steps.push(step(delta(false, true, None), name_tokens));
+            steps.push(step(piece(true, false, None), 0));
+            steps.push(step(piece(false, true, None), name_tokens));
         }
-        _ => steps.push(step(delta(true, true, None), name_tokens)),
+        _ => steps.push(step(piece(true, true, None), name_tokens)),
     }
-    for piece in tokenizer::pieces(&call.function.arguments) {
-        steps.push(step(delta(false, false, Some(piece.to_owned())), 1));
+    for argument in tokenizer::pieces(&call.function.arguments) {
+        steps.push(step(piece(false, false, Some(argument)), 1));
     }
 }
 
 /// `data: {json}\n\n`.
 pub(crate) fn event(chunk: &impl Serialize) -> Bytes {
-    let mut bytes = b"data: ".to_vec();
+    // Room for a typical chunk, so that writing it rarely grows the buffer.
+    let mut bytes = Vec::with_capacity(256);
+    bytes.extend_from_slice(b"data: ");
     if serde_json::to_writer(&mut bytes, chunk).is_err() {
         bytes.extend_from_slice(b"{}");
     }

@@ -3,20 +3,20 @@
 
 use bytes::Bytes;
 use serde_json::Value;
-use vllm_types::{CompletionRequest, Prompt, Stop};
+use vllm_types::{
+    Completion, CompletionChoice, CompletionChunk, CompletionRequest, FinishReason, Prompt, Stop,
+    StopReason,
+};
 
 use crate::behavior::Behavior;
 use crate::chat::event;
-use crate::json::Maybe;
 use crate::reply::Reply;
 use crate::server::{Shared, now};
+use crate::shape::{nulls, usage, usage_with_null_details};
 use crate::template::{apply_stop, owned_pieces};
 use crate::tokenizer;
 use crate::validate::{
     SAMPLING_FIELDS, check_at_least_one, check_context, check_types, parse_object, require, typed,
-};
-use crate::wire::{
-    CompletionChoiceOut, CompletionChunkChoiceOut, CompletionChunkOut, CompletionOut, UsageOut,
 };
 
 pub(crate) const PATH: &str = "/v1/completions";
@@ -39,9 +39,9 @@ struct PromptIn {
 #[derive(Debug)]
 struct Output {
     pieces: Vec<String>,
-    finish: String,
+    finish: FinishReason,
     natural_length: bool,
-    stop_reason: Option<String>,
+    stop_reason: Option<StopReason>,
     completion_tokens: u32,
 }
 
@@ -107,11 +107,13 @@ fn completion(
         for _ in 0..n {
             outputs.push(Output {
                 pieces: pieces.clone(),
-                finish: finish_override
-                    .clone()
-                    .unwrap_or_else(|| if length { "length" } else { "stop" }.to_owned()),
+                finish: match &finish_override {
+                    Some(reason) => FinishReason::from(reason.as_str()),
+                    None if length => FinishReason::Length,
+                    None => FinishReason::Stop,
+                },
                 natural_length: length,
-                stop_reason: stop_reason.clone(),
+                stop_reason: stop_reason.clone().map(StopReason::Text),
                 completion_tokens: generated as u32,
             });
         }
@@ -130,44 +132,44 @@ fn completion(
             .metrics
             .finished(&base, reason, prompt, output.completion_tokens);
     }
-    let usage = |details: bool| UsageOut {
-        prompt_tokens,
-        total_tokens: prompt_tokens + completion_tokens,
-        completion_tokens,
-        prompt_tokens_details: if details { Maybe::Null } else { Maybe::Absent },
-        completion_tokens_details: if details { Maybe::Null } else { Maybe::Absent },
-    };
     let id = shared.id("cmpl-");
     let created = now();
     let fingerprint = shared.fingerprint();
     if !streamed {
-        let body = CompletionOut {
-            id: &id,
-            object: "text_completion",
-            created,
-            model: &model,
-            choices: outputs
-                .iter()
-                .enumerate()
-                .map(|(index, o)| CompletionChoiceOut {
-                    index: index as u32,
-                    text: o.pieces.concat(),
-                    logprobs: (),
-                    finish_reason: o.finish.clone(),
-                    stop_reason: o.stop_reason.clone(),
-                    token_ids: (),
-                    prompt_logprobs: (),
-                    prompt_token_ids: (),
-                    routed_experts: (),
-                })
-                .collect(),
-            service_tier: (),
-            system_fingerprint: &fingerprint,
-            usage: usage(true),
-            kv_transfer_params: (),
-            ec_transfer_params: (),
-            metrics: (),
-        };
+        let choices = outputs
+            .iter()
+            .enumerate()
+            .map(|(index, o)| {
+                let mut choice = nulls!(
+                    CompletionChoice,
+                    [
+                        "logprobs",
+                        "stop_reason",
+                        "token_ids",
+                        "prompt_logprobs",
+                        "prompt_token_ids",
+                    ]
+                );
+                choice.extra.insert("routed_experts".into(), Value::Null);
+                choice.index = index as u32;
+                choice.text = o.pieces.concat();
+                choice.finish_reason = Some(o.finish.clone());
+                choice.stop_reason = o.stop_reason.clone();
+                choice
+            })
+            .collect();
+        let mut body = nulls!(
+            Completion,
+            ["service_tier", "kv_transfer_params", "ec_transfer_params"]
+        );
+        body.extra.insert("metrics".into(), Value::Null);
+        body.id = id;
+        body.object = "text_completion".to_owned();
+        body.created = created;
+        body.model = model;
+        body.choices = choices;
+        body.system_fingerprint = Some(fingerprint);
+        body.usage = Some(usage_with_null_details(prompt_tokens, completion_tokens));
         return Ok(Reply::ok(&body));
     }
 
@@ -176,38 +178,36 @@ fn completion(
         .as_ref()
         .and_then(|o| o.include_usage)
         == Some(true);
-    let chunk = |index: usize, text: String, finish: Option<&Output>| {
-        let body = CompletionChunkOut {
-            id: &id,
-            object: "text_completion",
-            created,
-            model: &model,
-            choices: vec![CompletionChunkChoiceOut {
-                index: index as u32,
-                text,
-                logprobs: (),
-                finish_reason: finish.map(|o| o.finish.clone()),
-                stop_reason: finish.and_then(|o| o.stop_reason.clone()),
-                prompt_token_ids: (),
-                token_ids: (),
-            }],
-            usage: Maybe::Absent,
-            system_fingerprint: match finish {
-                Some(_) if !include_usage => Maybe::Value(fingerprint.as_str()),
-                _ => Maybe::Absent,
-            },
-        };
-        event(&body)
+    // Every chunk is written from this one: only its choice's index, text and finish change
+    // (and the fingerprint, on a finish without the usage chunk).
+    let choice = nulls!(
+        CompletionChoice,
+        [
+            "logprobs",
+            "finish_reason",
+            "stop_reason",
+            "prompt_token_ids",
+            "token_ids",
+        ]
+    );
+    let mut chunk = CompletionChunk {
+        id,
+        object: "text_completion".to_owned(),
+        created,
+        model,
+        choices: vec![choice],
+        ..CompletionChunk::default()
     };
+    let mut fingerprint = Some(fingerprint);
     // Each choice's pieces, the finish on the last for a length stop, else in a final "".
-    let mut queues: Vec<std::vec::IntoIter<(String, bool)>> = outputs
+    let mut queues: Vec<std::vec::IntoIter<(&str, bool)>> = outputs
         .iter()
         .map(|o| {
-            let mut steps: Vec<(String, bool)> =
-                o.pieces.iter().map(|p| (p.clone(), false)).collect();
+            let mut steps: Vec<(&str, bool)> =
+                o.pieces.iter().map(|p| (p.as_str(), false)).collect();
             match steps.last_mut() {
                 Some(last) if o.natural_length => last.1 = true,
-                _ => steps.push((String::new(), true)),
+                _ => steps.push(("", true)),
             }
             steps.into_iter()
         })
@@ -218,7 +218,25 @@ fn completion(
         for (index, queue) in queues.iter_mut().enumerate() {
             if let Some((text, finish)) = queue.next() {
                 any = true;
-                events.push(chunk(index, text, finish.then(|| &outputs[index])));
+                let output = &outputs[index];
+                let choice = &mut chunk.choices[0];
+                choice.index = index as u32;
+                choice.text.clear();
+                choice.text.push_str(text);
+                if finish {
+                    choice.finish_reason = Some(output.finish.clone());
+                    choice.stop_reason = output.stop_reason.clone();
+                } else {
+                    choice.finish_reason = None;
+                    choice.stop_reason = None;
+                }
+                if finish && !include_usage {
+                    chunk.system_fingerprint = fingerprint.take();
+                }
+                events.push(event(&chunk));
+                if let Some(sent) = chunk.system_fingerprint.take() {
+                    fingerprint = Some(sent);
+                }
             }
         }
         if !any {
@@ -226,16 +244,10 @@ fn completion(
         }
     }
     if include_usage {
-        let body = CompletionChunkOut {
-            id: &id,
-            object: "text_completion",
-            created,
-            model: &model,
-            choices: Vec::new(),
-            usage: Maybe::Value(usage(false)),
-            system_fingerprint: Maybe::Value(fingerprint.as_str()),
-        };
-        events.push(event(&body));
+        chunk.choices.clear();
+        chunk.usage = Some(usage(prompt_tokens, completion_tokens));
+        chunk.system_fingerprint = fingerprint;
+        events.push(event(&chunk));
     }
     events.push(Bytes::from_static(b"data: [DONE]\n\n"));
     Ok(Reply::events(events))

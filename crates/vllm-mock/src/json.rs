@@ -2,37 +2,9 @@
 
 use std::io;
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use serde_json::Value;
 use serde_json::ser::Formatter;
-
-/// A member that is left out, sent as `null`, or sent with a value (vLLM's responses mix
-/// all three).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) enum Maybe<T> {
-    /// Not sent.
-    #[default]
-    Absent,
-    /// Sent as `null`.
-    Null,
-    /// Sent.
-    Value(T),
-}
-
-impl<T> Maybe<T> {
-    pub(crate) fn is_absent(&self) -> bool {
-        matches!(self, Maybe::Absent)
-    }
-}
-
-impl<T: Serialize> Serialize for Maybe<T> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Maybe::Value(v) => v.serialize(serializer),
-            Maybe::Absent | Maybe::Null => serializer.serialize_none(),
-        }
-    }
-}
 
 /// JSON text as Python's `json.dumps` writes it: `{"a": 1, "b": [1, 2]}`.
 pub(crate) fn python_json(value: &Value) -> String {
@@ -175,22 +147,5 @@ mod tests {
         assert_eq!(base64(b"foo"), "Zm9v");
         assert_eq!(base64(b"foobar"), "Zm9vYmFy");
         assert_eq!(base64(&[0xff, 0xfe, 0xfd]), "//79");
-    }
-
-    #[test]
-    fn maybe_is_null_or_value() {
-        #[derive(Serialize)]
-        struct S {
-            a: Maybe<u32>,
-            #[serde(skip_serializing_if = "Maybe::is_absent")]
-            b: Maybe<u32>,
-            c: Maybe<u32>,
-        }
-        let s = S {
-            a: Maybe::Null,
-            b: Maybe::Absent,
-            c: Maybe::Value(3),
-        };
-        assert_eq!(serde_json::to_string(&s).unwrap(), r#"{"a":null,"c":3}"#);
     }
 }

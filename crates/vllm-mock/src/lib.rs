@@ -4,7 +4,8 @@
 //! model, [`DEFAULT_MODEL`] (`"echo"`), with the exact JSON and stream shapes of vLLM
 //! ([`VLLM_VERSION`]): ids like `chatcmpl-<16 hex>`, the `null` members vLLM sends, usage
 //! counted with the mock's [`tokenizer`], `data: [DONE]` at the end of streams, and vLLM's
-//! error bodies for invalid requests.
+//! error bodies for invalid requests. Its answers are built and serialized as [`vllm_types`]
+//! values (the same models the client parses them into), with `set_null` for the `null`s.
 //!
 //! ```
 //! use vllm_mock::{Behavior, MockServer};
@@ -133,10 +134,10 @@ mod record;
 mod reply;
 mod routes;
 mod server;
+mod shape;
 mod template;
 pub mod tokenizer;
 mod validate;
-mod wire;
 
 pub use behavior::{Behavior, ToolCallStyle};
 pub use record::RecordedRequest;

@@ -2,24 +2,22 @@
 //! `/rerank` (also `/v1/rerank` and `/v2/rerank`), all built on the vectors of
 //! `/v1/embeddings`.
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use vllm_types::{
-    ClassifyRequest, EncodingFormat, Message, PoolingRequest, Prompt, RerankRequest, ScoreInput,
-    ScoreRequest,
+    ClassifyData, ClassifyRequest, ClassifyResponse, EncodingFormat, Message, PoolingData,
+    PoolingRequest, PoolingResponse, Prompt, RerankRequest, RerankResponse, RerankResult,
+    ScoreData, ScoreInput, ScoreRequest, ScoreResponse, Usage,
 };
 
 use crate::behavior::Behavior;
-use crate::json::{Maybe, base64, python_json, splitmix64};
+use crate::json::{base64, python_json, splitmix64};
 use crate::reply::Reply;
 use crate::routes::unit_vector;
 use crate::server::{Shared, now};
+use crate::shape::usage_with_null_details;
 use crate::template::render;
 use crate::tokenizer;
 use crate::validate::{Kind, check_types, parse_input_object, parse_object, require, typed};
-use crate::wire::{
-    ClassifyListOut, ClassifyOut, PoolDataOut, PoolingListOut, PoolingOut, RerankDocumentOut,
-    RerankOut, RerankResultOut, RerankUsageOut, ScoreListOut, ScoreOut, UsageOut,
-};
 
 /// The echo classifier's labels, in the order of its probabilities.
 pub(crate) const LABELS: [&str; 2] = ["negative", "positive"];
@@ -161,14 +159,13 @@ pub(crate) fn truncation(
 }
 
 /// The usage of a pooling answer: prompt tokens only.
-fn usage(prompt_tokens: u32) -> UsageOut {
-    UsageOut {
-        prompt_tokens,
-        total_tokens: prompt_tokens,
-        completion_tokens: 0,
-        prompt_tokens_details: Maybe::Null,
-        completion_tokens_details: Maybe::Null,
-    }
+fn usage(prompt_tokens: u32) -> Usage {
+    usage_with_null_details(prompt_tokens, 0)
+}
+
+/// Numbers as a JSON array.
+fn numbers(values: Vec<f64>) -> Value {
+    Value::Array(values.into_iter().map(Value::from).collect())
 }
 
 /// `POST /pooling`: per input, one vector per token (`task` unset or `token_embed`), the
@@ -244,16 +241,17 @@ pub(crate) fn pool(
                     .flatten()
                     .flat_map(|&x| (x as f32).to_le_bytes())
                     .collect();
-                PoolDataOut::Base64(base64(&bytes))
+                Value::String(base64(&bytes))
             } else if nested {
-                PoolDataOut::Rows(rows)
+                Value::Array(rows.into_iter().map(numbers).collect())
             } else {
-                PoolDataOut::Flat(rows.into_iter().flatten().collect())
+                numbers(rows.into_iter().flatten().collect())
             };
-            PoolingOut {
+            PoolingData {
                 index: index as u32,
-                object: "pooling",
+                object: "pooling".to_owned(),
                 data,
+                ..PoolingData::default()
             }
         })
         .collect();
@@ -262,13 +260,14 @@ pub(crate) fn pool(
         .metrics
         .finished(&shared.base_of(&model), "stop", prompt_tokens, 0);
     let id = shared.id("pool-");
-    Ok(Reply::ok(&PoolingListOut {
-        id: &id,
-        object: "list",
-        created: now(),
-        model: &model,
+    Ok(Reply::ok(&PoolingResponse {
+        id: Some(id),
+        object: "list".to_owned(),
+        created: Some(now()),
+        model,
         data,
-        usage: usage(prompt_tokens),
+        usage: Some(usage(prompt_tokens)),
+        ..PoolingResponse::default()
     }))
 }
 
@@ -345,11 +344,12 @@ pub(crate) fn classify(
                 .iter()
                 .enumerate()
                 .fold(0, |best, (i, p)| if *p > probs[best] { i } else { best });
-            ClassifyOut {
+            ClassifyData {
                 index: index as u32,
-                label: LABELS[best],
+                label: Some(LABELS[best].to_owned()),
                 probs,
-                num_classes: LABELS.len() as u32,
+                num_classes: Some(LABELS.len() as u32),
+                ..ClassifyData::default()
             }
         })
         .collect();
@@ -358,13 +358,14 @@ pub(crate) fn classify(
         .metrics
         .finished(&shared.base_of(&model), "stop", prompt_tokens, 0);
     let id = shared.id("classify-");
-    Ok(Reply::ok(&ClassifyListOut {
-        id: &id,
-        object: "list",
-        created: now(),
-        model: &model,
+    Ok(Reply::ok(&ClassifyResponse {
+        id: Some(id),
+        object: "list".to_owned(),
+        created: Some(now()),
+        model,
         data,
-        usage: usage(prompt_tokens),
+        usage: Some(usage(prompt_tokens)),
+        ..ClassifyResponse::default()
     }))
 }
 
@@ -539,10 +540,11 @@ pub(crate) fn score(
     let data = pairs
         .iter()
         .enumerate()
-        .map(|(index, (a, b, _))| ScoreOut {
+        .map(|(index, (a, b, _))| ScoreData {
             index: index as u32,
-            object: "score",
+            object: "score".to_owned(),
             score: similarity(&a.text, &b.text, dimensions),
+            ..ScoreData::default()
         })
         .collect();
     let prompt_tokens = pairs.iter().map(|(_, _, t)| t).sum();
@@ -550,13 +552,14 @@ pub(crate) fn score(
         .metrics
         .finished(&shared.base_of(&model), "stop", prompt_tokens, 0);
     let id = shared.id("score-");
-    Ok(Reply::ok(&ScoreListOut {
-        id: &id,
-        object: "list",
-        created: now(),
-        model: &model,
+    Ok(Reply::ok(&ScoreResponse {
+        id: Some(id),
+        object: "list".to_owned(),
+        created: Some(now()),
+        model,
         data,
-        usage: usage(prompt_tokens),
+        usage: Some(usage(prompt_tokens)),
+        ..ScoreResponse::default()
     }))
 }
 
@@ -622,27 +625,21 @@ pub(crate) fn rerank(
         "reranking",
     )?;
     let dimensions = shared.config.embedding_dimensions;
-    let mut results: Vec<RerankResultOut> = pairs
+    let mut results: Vec<RerankResult> = pairs
         .iter()
         .enumerate()
-        .map(|(index, (query, document, _))| RerankResultOut {
+        .map(|(index, (query, document, _))| RerankResult {
             index: index as u32,
             relevance_score: similarity(&query.text, &document.text, dimensions),
-            document: match &document.multi_modal {
-                Some(content) => RerankDocumentOut {
-                    text: None,
-                    multi_modal: Some(content.clone()),
-                },
-                None => RerankDocumentOut {
-                    text: Some(
-                        request.documents[index]
-                            .as_str()
-                            .unwrap_or_default()
-                            .to_owned(),
-                    ),
-                    multi_modal: None,
-                },
-            },
+            // `{"text", "multi_modal"}`, the one that is not sent `null`.
+            document: Some(match &document.multi_modal {
+                Some(content) => json!({"text": null, "multi_modal": content}),
+                None => json!({
+                    "text": request.documents[index].as_str().unwrap_or_default(),
+                    "multi_modal": null,
+                }),
+            }),
+            ..RerankResult::default()
         })
         .collect();
     // A stable sort: equal scores keep the documents' order, as Python's sort does.
@@ -655,14 +652,17 @@ pub(crate) fn rerank(
         .metrics
         .finished(&shared.base_of(&model), "stop", prompt_tokens, 0);
     let id = shared.id("rerank-");
-    Ok(Reply::ok(&RerankOut {
-        id: &id,
-        model: &model,
-        usage: RerankUsageOut {
+    Ok(Reply::ok(&RerankResponse {
+        id: Some(id),
+        model,
+        // Prompt and total tokens only: no `completion_tokens`.
+        usage: Some(Usage {
             prompt_tokens,
             total_tokens: prompt_tokens,
-        },
+            ..Usage::default()
+        }),
         results,
+        ..RerankResponse::default()
     }))
 }
 

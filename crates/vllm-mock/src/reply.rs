@@ -15,7 +15,7 @@ use serde_json::Value;
 
 use crate::behavior::{Behavior, error_type};
 use crate::json::python_repr;
-use crate::wire::{DetailBody, ErrorBody};
+use crate::shape::{detail_body, error_body, status_code};
 
 /// What to send, before the delivery settings of a [`Behavior`] apply.
 #[derive(Debug)]
@@ -97,7 +97,10 @@ impl Reply {
 
     /// vLLM's error body: `{"error": {"message", "type", "param", "code"}}`.
     pub(crate) fn error(status: u16, kind: &str, param: Option<&str>, message: &str) -> Reply {
-        Reply::json(status, &ErrorBody::new(message, kind, param, status))
+        Reply::json(
+            status,
+            &error_body(message, kind, param, status_code(status)),
+        )
     }
 
     /// A `400` of vLLM's own checks (`BadRequestError`).
@@ -129,7 +132,7 @@ impl Reply {
 
     /// FastAPI's `{"detail": …}` with `status`.
     pub(crate) fn detail(status: u16, detail: &str) -> Reply {
-        Reply::json(status, &DetailBody { detail })
+        Reply::json(status, &detail_body(detail))
     }
 
     /// A scripted error.
@@ -232,7 +235,8 @@ impl ReplyBody {
 fn stream_events(mut events: Vec<Bytes>, b: &Behavior) -> Vec<Bytes> {
     if let Some(err) = &b.stream_error {
         events.truncate(err.after);
-        let body = ErrorBody::new(&err.message, error_type(err.status), None, err.status);
+        let code = status_code(err.status);
+        let body = error_body(&err.message, error_type(err.status), None, code);
         let body = serde_json::to_string(&body).unwrap_or_default();
         events.push(Bytes::from(format!("data: {body}\n\n")));
         events.push(Bytes::from_static(b"data: [DONE]\n\n"));

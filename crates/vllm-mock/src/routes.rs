@@ -1,24 +1,23 @@
 //! Routing, and the endpoints that generate nothing: models, embeddings, tokenizer, health,
 //! version, metrics.
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use vllm_types::{
-    DetokenizeRequest, EmbeddingRequest, EncodingFormat, TokenizeChatRequest, TokenizePromptRequest,
+    DetokenizeRequest, DetokenizeResponse, Embedding, EmbeddingRequest, EmbeddingResponse,
+    EmbeddingVector, EncodingFormat, Model, ModelList, TokenizeChatRequest, TokenizePromptRequest,
+    TokenizeResponse, VersionResponse,
 };
 
 use crate::behavior::Behavior;
-use crate::json::{Maybe, base64, splitmix64};
+use crate::json::{base64, splitmix64};
 use crate::pooling::{Input, inputs};
 use crate::reply::Reply;
 use crate::server::{Shared, VLLM_VERSION, now};
+use crate::shape::{nulls, usage_with_null_details};
 use crate::template::chat_prompt;
 use crate::tokenizer;
 use crate::validate::{
     Kind, check_prompt_flags, check_types, parse_input_object, parse_object, require, typed,
-};
-use crate::wire::{
-    DetokenizeOut, EmbeddingListOut, EmbeddingOut, ModelListOut, ModelOut, PermissionOut,
-    TokenizeOut, UsageOut, VectorOut, VersionOut,
 };
 use crate::{audio, chat, completions, lora, metrics, pooling};
 
@@ -111,8 +110,9 @@ pub(crate) fn route(shared: &Shared, request: &Incoming<'_>) -> (Reply, Option<B
             metrics::CONTENT_TYPE,
             shared.metrics.render(&shared.base_models()),
         ),
-        _ => Reply::ok(&VersionOut {
-            version: VLLM_VERSION,
+        _ => Reply::ok(&VersionResponse {
+            version: VLLM_VERSION.to_owned(),
+            ..VersionResponse::default()
         }),
     };
     (reply, behavior)
@@ -129,28 +129,31 @@ fn answer(result: Result<Reply, Reply>) -> Reply {
 fn models(shared: &Shared) -> Reply {
     let models = shared.base_models();
     let adapters = shared.adapters();
-    let card = |id, root, parent, max_model_len| ModelOut {
-        id,
-        object: "model",
-        created: shared.started,
-        owned_by: "vllm",
-        root,
-        parent,
-        max_model_len,
-        permission: vec![PermissionOut {
-            id: shared.id("modelperm-"),
-            object: "model_permission",
-            created: shared.started,
-            allow_create_engine: false,
-            allow_sampling: true,
-            allow_logprobs: true,
-            allow_search_indices: false,
-            allow_view: true,
-            allow_fine_tuning: false,
-            organization: "*",
-            group: (),
-            is_blocking: false,
-        }],
+    let card = |id: &str, root: &str, parent: Option<&str>, max_model_len| {
+        // `parent` is `null` for a base model, `max_model_len` for an adapter.
+        let mut model = nulls!(Model, ["parent", "max_model_len"]);
+        model.id = id.to_owned();
+        model.object = "model".to_owned();
+        model.created = Some(shared.started);
+        model.owned_by = Some("vllm".to_owned());
+        model.root = Some(root.to_owned());
+        model.parent = parent.map(str::to_owned);
+        model.max_model_len = max_model_len;
+        model.permission = Some(vec![json!({
+            "id": shared.id("modelperm-"),
+            "object": "model_permission",
+            "created": shared.started,
+            "allow_create_engine": false,
+            "allow_sampling": true,
+            "allow_logprobs": true,
+            "allow_search_indices": false,
+            "allow_view": true,
+            "allow_fine_tuning": false,
+            "organization": "*",
+            "group": null,
+            "is_blocking": false,
+        })]);
+        model
     };
     let data = models
         .iter()
@@ -161,9 +164,10 @@ fn models(shared: &Shared) -> Reply {
                 .map(|a| card(&a.name, &a.path, Some(a.parent.as_str()), None)),
         )
         .collect();
-    Reply::ok(&ModelListOut {
-        object: "list",
+    Reply::ok(&ModelList {
+        object: "list".to_owned(),
         data,
+        ..ModelList::default()
     })
 }
 
@@ -225,14 +229,15 @@ fn embeddings(
             let vector = unit_vector(&input.seed(), dimensions);
             let embedding = if base64_wanted {
                 let bytes: Vec<u8> = vector.iter().flat_map(|x| x.to_le_bytes()).collect();
-                VectorOut::Base64(base64(&bytes))
+                EmbeddingVector::Base64(base64(&bytes))
             } else {
-                VectorOut::Float(vector.iter().map(|&x| f64::from(x)).collect())
+                EmbeddingVector::Float(vector.iter().map(|&x| f64::from(x)).collect())
             };
-            EmbeddingOut {
+            Embedding {
                 index: index as u32,
-                object: "embedding",
+                object: "embedding".to_owned(),
                 embedding,
+                ..Embedding::default()
             }
         })
         .collect();
@@ -241,19 +246,14 @@ fn embeddings(
         .metrics
         .finished(&shared.base_of(&model), "stop", prompt_tokens, 0);
     let id = shared.id("embd-");
-    Ok(Reply::ok(&EmbeddingListOut {
-        id: &id,
-        object: "list",
-        created: now(),
-        model: &model,
+    Ok(Reply::ok(&EmbeddingResponse {
+        id: Some(id),
+        object: "list".to_owned(),
+        created: Some(now()),
+        model,
         data,
-        usage: UsageOut {
-            prompt_tokens,
-            total_tokens: prompt_tokens,
-            completion_tokens: 0,
-            prompt_tokens_details: Maybe::Null,
-            completion_tokens_details: Maybe::Null,
-        },
+        usage: Some(usage_with_null_details(prompt_tokens, 0)),
+        ..EmbeddingResponse::default()
     }))
 }
 
@@ -311,12 +311,13 @@ fn tokenize(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     shared.learn(&text);
     let pieces = tokenizer::pieces(&text);
     let tokens: Vec<u32> = pieces.iter().map(|p| tokenizer::token_id(p)).collect();
-    Ok(Reply::ok(&TokenizeOut {
-        count: tokens.len() as u32,
-        max_model_len: shared.config.max_model_len,
-        tokens,
-        token_strs: token_strs.then(|| pieces.iter().map(|p| (*p).to_owned()).collect()),
-    }))
+    // `token_strs` is `null` unless asked for.
+    let mut answer = nulls!(TokenizeResponse, ["token_strs"]);
+    answer.count = Some(tokens.len() as u32);
+    answer.max_model_len = Some(shared.config.max_model_len);
+    answer.tokens = tokens;
+    answer.token_strs = token_strs.then(|| pieces.iter().map(|p| (*p).to_owned()).collect());
+    Ok(Reply::ok(&answer))
 }
 
 /// `POST /detokenize`: ids of pieces the server has seen (and one-byte ids) back to text.
@@ -327,7 +328,10 @@ fn detokenize(shared: &Shared, body: &[u8]) -> Result<Reply, Reply> {
     named_model(shared, &body)?;
     let request: DetokenizeRequest = typed(body)?;
     match shared.decode(&request.tokens) {
-        Ok(prompt) => Ok(Reply::ok(&DetokenizeOut { prompt })),
+        Ok(prompt) => Ok(Reply::ok(&DetokenizeResponse {
+            prompt,
+            ..DetokenizeResponse::default()
+        })),
         Err(id) => Err(Reply::bad_request(
             Some("tokens"),
             &format!("Token id {id} is out of vocabulary"),

@@ -653,8 +653,14 @@ model! {
         opt prompt_logprobs: PromptLogprobs,
         /// vLLM: the prompt's token ids (with `return_token_ids`).
         opt prompt_token_ids: Vec<u32>,
+        /// vLLM: the prompt as text, next to `prompt_token_ids` (vLLM 0.32 sends `null` when
+        /// it does not return it).
+        opt prompt_text: String,
         /// vLLM: KV transfer parameters (disaggregated prefill).
         opt kv_transfer_params: JsonObject,
+        /// vLLM: encoder-cache transfer parameters (encoder-cache disaggregated serving;
+        /// vLLM 0.32 sends `null` otherwise).
+        opt ec_transfer_params: JsonObject,
     }
 }
 
@@ -756,6 +762,9 @@ model! {
         opt service_tier: String,
         /// vLLM: the prompt's token ids (first chunk, with `return_token_ids`).
         opt prompt_token_ids: Vec<u32>,
+        /// vLLM: the prompt as text, next to `prompt_token_ids` (vLLM 0.32 sends `null` in the
+        /// first chunk of each choice when it does not return it).
+        opt prompt_text: String,
         /// vLLM: KV transfer parameters.
         opt kv_transfer_params: JsonObject,
     }

@@ -123,6 +123,9 @@ model! {
         opt service_tier: String,
         /// vLLM: KV transfer parameters.
         opt kv_transfer_params: JsonObject,
+        /// vLLM: encoder-cache transfer parameters (encoder-cache disaggregated serving;
+        /// vLLM 0.32 sends `null` otherwise).
+        opt ec_transfer_params: JsonObject,
     }
 }
 

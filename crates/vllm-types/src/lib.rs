@@ -8,7 +8,7 @@
 //!   [`ChatCompletion`], and the stream's [`ChatCompletionChunk`].
 //! - [`completions`]: the legacy `/v1/completions`.
 //! - [`models`], [`embeddings`], [`tokenize`], [`pooling`] (pooling, classify, score, rerank),
-//!   [`version`].
+//!   [`audio`] (transcriptions, whole and streamed), [`version`].
 //! - [`error`]: [`ErrorResponse`], the server's error body in all its shapes.
 //!
 //! # Conventions
@@ -50,6 +50,7 @@
 mod macros;
 mod sampling;
 
+pub mod audio;
 pub mod chat;
 pub mod common;
 pub mod completions;
@@ -61,6 +62,7 @@ pub mod pooling;
 pub mod tokenize;
 pub mod version;
 
+pub use audio::*;
 pub use chat::*;
 pub use common::*;
 pub use completions::*;

@@ -441,6 +441,87 @@ fn pooling_score_rerank_classify_parse_vllm_shapes() {
 }
 
 #[test]
+fn transcriptions_round_trip_in_vllm_shapes() {
+    // The JSON answer, then a stream: a chunk per piece of text, the finish (with a `null`
+    // stop reason) on the last, and the usage chunk (`stream_include_usage`).
+    let body = r#"{"text":"Hello there.","usage":{"type":"duration","seconds":3}}"#;
+    let whole: TranscriptionResponse = serde_json::from_str(body).unwrap();
+    let usage = whole.usage.as_ref().unwrap();
+    assert_eq!((usage.kind.as_str(), usage.seconds), ("duration", Some(3)));
+    assert_eq!(serde_json::to_string(&whole).unwrap(), body);
+
+    let events = [
+        r#"{"id":"trsc-1","object":"transcription.chunk","created":1,"model":"m","choices":[{"delta":{"content":"Hello"}}]}"#,
+        r#"{"id":"trsc-1","object":"transcription.chunk","created":1,"model":"m","choices":[{"delta":{"content":" there."},"finish_reason":"stop","stop_reason":null}],"usage":{"prompt_tokens":0,"completion_tokens":2,"total_tokens":2}}"#,
+        r#"{"id":"trsc-1","object":"transcription.chunk","created":1,"model":"m","choices":[],"usage":{"prompt_tokens":0,"completion_tokens":2,"total_tokens":2}}"#,
+    ];
+    let chunks: Vec<TranscriptionChunk> = events
+        .iter()
+        .map(|e| serde_json::from_str(e).unwrap())
+        .collect();
+    let text: String = chunks
+        .iter()
+        .flat_map(|c| &c.choices)
+        .filter_map(|c| c.delta.content.as_deref())
+        .collect();
+    assert_eq!(text, "Hello there.");
+    assert_eq!(chunks[0].choices[0].finish_reason, None);
+    assert_eq!(chunks[1].choices[0].finish_reason, Some(FinishReason::Stop));
+    assert_eq!(chunks[1].choices[0].stop_reason, None);
+    assert_eq!(chunks[2].usage.as_ref().unwrap().completion_tokens, Some(2));
+    for (chunk, event) in chunks.iter().zip(events) {
+        assert_eq!(
+            serde_json::to_value(chunk).unwrap(),
+            serde_json::from_str::<Value>(event).unwrap()
+        );
+    }
+
+    // Built by hand, as a server does: the last chunk's `null` stop reason is set_null's.
+    let mut last = TranscriptionChunkChoice {
+        delta: Delta {
+            content: Some(" there.".into()),
+            ..Delta::default()
+        },
+        finish_reason: Some(FinishReason::Stop),
+        ..TranscriptionChunkChoice::default()
+    };
+    assert!(last.set_null("stop_reason"));
+    assert_eq!(
+        serde_json::to_value(&last).unwrap(),
+        json!({"delta": {"content": " there."}, "finish_reason": "stop", "stop_reason": null})
+    );
+}
+
+#[test]
+fn vllm_prompt_text_and_ec_transfer_params_are_fields() {
+    let chat: ChatCompletion = serde_json::from_value(json!({
+        "id": "c", "object": "chat.completion", "created": 1, "model": "m", "choices": [],
+        "prompt_text": "Hi", "ec_transfer_params": {"a": 1}
+    }))
+    .unwrap();
+    assert_eq!(chat.prompt_text.as_deref(), Some("Hi"));
+    assert_eq!(chat.ec_transfer_params.as_ref().unwrap()["a"], 1);
+    assert!(chat.extra.is_empty());
+    let chunk: ChatCompletionChunk = serde_json::from_value(json!({
+        "id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [],
+        "prompt_token_ids": null, "prompt_text": null
+    }))
+    .unwrap();
+    assert!(chunk.extra.is_empty());
+    assert_eq!(
+        serde_json::to_value(&chunk).unwrap()["prompt_text"],
+        Value::Null
+    );
+    let completion: Completion = serde_json::from_value(json!({
+        "id": "c", "object": "text_completion", "created": 1, "model": "m", "choices": [],
+        "ec_transfer_params": null
+    }))
+    .unwrap();
+    assert!(completion.extra.is_empty());
+    assert_eq!(completion.ec_transfer_params, None);
+}
+
+#[test]
 fn types_are_send_sync_and_cloneable() {
     fn assert_traits<T: Send + Sync + Clone + std::fmt::Debug + PartialEq + Default + 'static>() {}
     assert_traits::<ChatCompletionRequest>();
@@ -449,6 +530,8 @@ fn types_are_send_sync_and_cloneable() {
     assert_traits::<CompletionRequest>();
     assert_traits::<EmbeddingResponse>();
     assert_traits::<ModelList>();
+    assert_traits::<TranscriptionResponse>();
+    assert_traits::<TranscriptionChunk>();
     assert_traits::<Extra>();
 }
 
