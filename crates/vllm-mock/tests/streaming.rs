@@ -46,7 +46,9 @@ async fn consume(mut stream: MessageStream) -> Seen {
                 .or_default()
                 .push_str(&t),
             StreamEvent::ToolCallComplete(call) => seen.calls.push(call),
-            StreamEvent::Finished { index, reason } => seen.finished.push((index, reason)),
+            StreamEvent::Finished { index, reason } => {
+                seen.finished.push((index, reason.to_string()))
+            }
             StreamEvent::Usage(u) => seen.usage.push(u),
             StreamEvent::Done => seen.done = true,
             StreamEvent::Error(e) => seen.error = Some(e),
@@ -387,7 +389,7 @@ async fn completions_stream_like_vllm() {
         assert_eq!(chunk(&events[3])["usage"]["completion_tokens"], 3);
 
         let client = VllmClient::new(mock.base_url());
-        let stream = client
+        let mut stream = client
             .completions
             .create()
             .model("echo")
@@ -395,12 +397,21 @@ async fn completions_stream_like_vllm() {
             .send_stream()
             .await
             .unwrap();
-        let seen = consume(stream).await;
-        assert!(seen.done, "{:?}", seen.error);
-        assert_eq!(seen.content[&0], "Once upon a time");
-        assert_eq!(seen.finished, vec![(0, "stop".to_owned())]);
-        assert_eq!(seen.usage[0].prompt_tokens, 4);
-        assert_eq!(seen.usage[0].completion_tokens, 4);
+        let (mut text, mut finished, mut usage) = (String::new(), Vec::new(), Vec::new());
+        while let Some(event) = stream.try_next().await.unwrap() {
+            match event {
+                StreamEvent::Content(t) => text.push_str(&t),
+                StreamEvent::Finished { index, reason } => finished.push((index, reason)),
+                StreamEvent::Usage(u) => usage.push(u),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(text, "Once upon a time");
+        assert_eq!(finished, vec![(0, vllm_types::FinishReason::Stop)]);
+        assert_eq!(usage[0].prompt_tokens, 4);
+        assert_eq!(usage[0].completion_tokens, 4);
+        let whole = stream.final_response().unwrap();
+        assert_eq!(whole.text, "Once upon a time");
     })
     .await;
 }
