@@ -19,10 +19,13 @@
 //! that is dropped after its first event) and every test is bounded in time.
 #![allow(clippy::unwrap_used)]
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::Duration;
 
+use support::assert_same_answer;
 use vllm_client::types::FinishReason;
 use vllm_client::{
     ChatCompletionBuilder, ChatCompletionResponse, CompletionStream, MessageStream, StreamEvent,
@@ -546,6 +549,91 @@ async fn tool_result_follow_up_is_accepted() {
         let streamed = read(follow_up(&client).send_stream().await.unwrap()).await;
         assert!(streamed.finished.contains_key(&0), "{streamed:?}");
         assert_eq!(streamed.usage().prompt_tokens, usage.prompt_tokens);
+    })
+    .await;
+}
+
+// ------------------------------------------------------------ the whole answer of a stream
+
+/// Streams `request` to its end with `try_next` and returns what the stream added up to.
+async fn streamed_answer(
+    request: ChatCompletionBuilder,
+) -> (ChatCompletionResponse, MessageStream) {
+    let mut stream = request.send_stream().await.unwrap();
+    while stream.try_next().await.unwrap().is_some() {}
+    let answer = stream
+        .final_response()
+        .expect("a stream that ended with [DONE] has its whole answer");
+    (answer, stream)
+}
+
+#[tokio::test]
+async fn final_response_equals_the_unstreamed_answer() {
+    conformance(|client| async move {
+        // Reasoning, then content, with log probabilities: greedy, so the same tokens.
+        let request = || {
+            thinking_chat(&client, "What is the capital of France?", 24, 6)
+                .logprobs(true)
+                .top_logprobs(1)
+        };
+        let whole = request().send().await.unwrap();
+        let (streamed, stream) = streamed_answer(request()).await;
+        assert_same_answer(streamed.completion(), whole.completion(), "n=1");
+        assert_eq!(streamed.usage, whole.usage);
+        assert_eq!(streamed.content, whole.content);
+        assert_eq!(streamed.reasoning_content, whole.reasoning_content);
+        assert_eq!(streamed.finish_reason, whole.finish_reason);
+        assert_eq!(streamed.typed_finish_reason(), whole.typed_finish_reason());
+        assert_eq!(streamed.model, whole.model);
+        assert!(streamed.reasoning_content.is_some(), "{whole:?}");
+        // And the stream's timings saw the reasoning before the answer.
+        let t = stream.timings();
+        assert!(t.first_reasoning().unwrap() <= t.first_content().unwrap());
+        assert!(t.chunks() > 2);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn final_response_of_two_seeded_choices_equals_the_unstreamed_answer() {
+    conformance(|client| async move {
+        // vLLM refuses n > 1 with greedy sampling ("n must be 1 when using greedy
+        // sampling"); a seed makes sampling just as reproducible.
+        let request = || {
+            chat(&client, "Name three colours.", 12)
+                .temperature(0.8)
+                .seed(7)
+                .n(2)
+                .logprobs(true)
+        };
+        let whole = request().send().await.unwrap();
+        assert_eq!(whole.completion().choices.len(), 2, "{whole:?}");
+        let (streamed, _) = streamed_answer(request()).await;
+        assert_same_answer(streamed.completion(), whole.completion(), "n=2");
+        assert_eq!(streamed.usage, whole.usage);
+        // collect_response gives the same.
+        let collected = request()
+            .send_stream()
+            .await
+            .unwrap()
+            .collect_response()
+            .await
+            .unwrap();
+        assert_same_answer(collected.completion(), whole.completion(), "n=2, collected");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn final_response_of_a_forced_tool_call_equals_the_unstreamed_answer() {
+    conformance(|client| async move {
+        let request = || tool_request(&client, json!("required"));
+        let whole = request().send().await.unwrap();
+        assert!(whole.has_tool_calls(), "{whole:?}");
+        let (streamed, _) = streamed_answer(request()).await;
+        assert_same_answer(streamed.completion(), whole.completion(), "tool call");
+        assert_eq!(streamed.content, whole.content);
+        assert_eq!(streamed.usage, whole.usage);
     })
     .await;
 }

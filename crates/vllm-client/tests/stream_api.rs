@@ -9,8 +9,7 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use futures_core::Stream;
-use serde_json::Value;
-use support::{Reply, Server, bounded, fixture, fixture_http};
+use support::{Reply, Server, assert_same_answer, bounded, fixture, fixture_http};
 use vllm_client::types::{ChatCompletion, ChatCompletionChunk, FinishReason};
 use vllm_client::{MessageStream, StreamEvent, VllmClient, VllmError, json};
 
@@ -347,40 +346,6 @@ async fn reading_chunks_after_events_drops_the_unread_events_only() {
         assert_eq!(choices[1].message.content.as_deref(), Some("x"));
     })
     .await;
-}
-
-/// What a greedy streamed answer must share with the same answer whole: ids and creation
-/// times differ per request; tool-call arguments are compared as JSON (vLLM re-serializes
-/// them in a whole answer).
-fn assert_same_answer(streamed: &ChatCompletion, whole: &ChatCompletion, what: &str) {
-    assert_eq!(streamed.model, whole.model, "{what}");
-    assert_eq!(streamed.object, "chat.completion", "{what}");
-    assert_eq!(streamed.choices.len(), whole.choices.len(), "{what}");
-    for (s, w) in streamed.choices.iter().zip(&whole.choices) {
-        assert_eq!(s.index, w.index, "{what}");
-        assert_eq!(s.message.role, w.message.role, "{what}");
-        assert_eq!(s.message.content, w.message.content, "{what}");
-        assert_eq!(
-            s.message.reasoning_text(),
-            w.message.reasoning_text(),
-            "{what}"
-        );
-        assert_eq!(s.finish_reason, w.finish_reason, "{what}");
-        assert_eq!(s.stop_reason, w.stop_reason, "{what}");
-        let calls = |c: &vllm_client::types::Choice| -> Vec<(String, Value)> {
-            c.message
-                .tool_calls()
-                .iter()
-                .map(|t| {
-                    (
-                        t.function.name.clone(),
-                        serde_json::from_str(&t.function.arguments).unwrap(),
-                    )
-                })
-                .collect()
-        };
-        assert_eq!(calls(s), calls(w), "{what}");
-    }
 }
 
 #[tokio::test]

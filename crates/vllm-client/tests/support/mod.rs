@@ -15,6 +15,7 @@ use std::time::Duration;
 use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use vllm_client::types::{ChatCompletion, Choice};
 
 /// A request the server received.
 #[derive(Debug, Clone)]
@@ -295,4 +296,44 @@ pub async fn bounded<F: std::future::Future>(f: F) -> F::Output {
     tokio::time::timeout(Duration::from_secs(30), f)
         .await
         .expect("test took over 30 s")
+}
+
+/// What a greedy streamed answer must share with the same answer whole: ids and creation
+/// times differ per request; tool-call arguments are compared as JSON (vLLM re-serializes
+/// them in a whole answer).
+pub fn assert_same_answer(streamed: &ChatCompletion, whole: &ChatCompletion, what: &str) {
+    assert_eq!(streamed.model, whole.model, "{what}");
+    assert_eq!(streamed.object, "chat.completion", "{what}");
+    assert_eq!(streamed.choices.len(), whole.choices.len(), "{what}");
+    for (s, w) in streamed.choices.iter().zip(&whole.choices) {
+        assert_eq!(s.index, w.index, "{what}");
+        assert_eq!(s.message.role, w.message.role, "{what}");
+        assert_eq!(s.message.content, w.message.content, "{what}");
+        assert_eq!(
+            s.message.reasoning_text(),
+            w.message.reasoning_text(),
+            "{what}"
+        );
+        assert_eq!(s.finish_reason, w.finish_reason, "{what}");
+        assert_eq!(s.stop_reason, w.stop_reason, "{what}");
+        assert_eq!(s.token_ids, w.token_ids, "{what}");
+        let tokens = |c: &Choice| -> Option<Vec<String>> {
+            let logprobs = c.logprobs.as_ref()?.content.as_ref()?;
+            Some(logprobs.iter().map(|t| t.token.clone()).collect())
+        };
+        assert_eq!(tokens(s), tokens(w), "{what}");
+        let calls = |c: &Choice| -> Vec<(String, Value)> {
+            c.message
+                .tool_calls()
+                .iter()
+                .map(|t| {
+                    (
+                        t.function.name.clone(),
+                        serde_json::from_str(&t.function.arguments).unwrap(),
+                    )
+                })
+                .collect()
+        };
+        assert_eq!(calls(s), calls(w), "{what}");
+    }
 }
