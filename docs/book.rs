@@ -32,5 +32,5 @@ pub mod performance {}
 #[doc = include_str!("src/architecture.md")]
 pub mod architecture {}
 
-#[doc = include_str!("../README.md")]
+#[doc = include_str!("README.md")]
 pub mod readme {}

@@ -47,3 +47,8 @@ pub use stream::{CompletionStream, MessageStream, StreamEvent, StreamTimings};
 pub use tool_calls::ToolCall;
 pub use vllm_transport::TimeoutKind;
 pub use vllm_types as types;
+
+/// The crate's README, compiled as a doc test so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

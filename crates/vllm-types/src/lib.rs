@@ -115,3 +115,8 @@ where
     T::deserialize_in_place(&mut deserializer, place)?;
     deserializer.end()
 }
+
+/// The crate's README, compiled as a doc test so its example stays true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
