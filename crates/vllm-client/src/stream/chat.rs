@@ -2,25 +2,19 @@
 
 use vllm_types::{
     ChatCompletion, ChatCompletionChunk, Choice, ChoiceLogprobs, ChunkChoice, FinishReason,
-    JsonObject, ResponseMessage, Role, StopReason,
+    ResponseMessage, Role, StopReason,
 };
 
 use super::event::{Sink, StreamEvent};
-use super::{Processor, append, fill, is_error_object};
+use super::{Head, Processor, Whole, append, fill, is_error_object};
 use crate::response::ChatCompletionResponse;
 use crate::tool_calls::{ToolCall, ToolCallAccumulator};
 
 /// What the chunks of a chat stream add up to so far.
 #[derive(Debug, Default)]
 pub(crate) struct ChatProcessor {
-    id: String,
-    created: u64,
-    model: String,
-    system_fingerprint: Option<String>,
-    service_tier: Option<String>,
+    whole: Whole,
     prompt_token_ids: Option<Vec<u32>>,
-    kv_transfer_params: Option<JsonObject>,
-    usage: Option<vllm_types::Usage>,
     choices: Vec<ChoiceState>,
     /// Calls completed by the current piece (kept to reuse its allocation).
     complete: Vec<ToolCall>,
@@ -62,22 +56,19 @@ impl Processor for ChatProcessor {
     }
 
     fn apply(&mut self, chunk: &ChatCompletionChunk, sink: &mut Sink<'_>) {
-        if self.id.is_empty() {
-            self.id.clone_from(&chunk.id);
-            self.created = chunk.created;
-            self.model.clone_from(&chunk.model);
-        }
-        fill(&mut self.system_fingerprint, &chunk.system_fingerprint);
-        fill(&mut self.service_tier, &chunk.service_tier);
+        self.whole.note(Head {
+            id: &chunk.id,
+            created: chunk.created,
+            model: &chunk.model,
+            system_fingerprint: &chunk.system_fingerprint,
+            service_tier: &chunk.service_tier,
+            kv_transfer_params: &chunk.kv_transfer_params,
+        });
         fill(&mut self.prompt_token_ids, &chunk.prompt_token_ids);
-        fill(&mut self.kv_transfer_params, &chunk.kv_transfer_params);
         for choice in &chunk.choices {
             self.apply_choice(choice, sink);
         }
-        if let Some(usage) = &chunk.usage {
-            self.usage = Some(usage.clone());
-            sink.push(None, || StreamEvent::Usage(usage.clone().into()));
-        }
+        self.whole.usage(&chunk.usage, sink);
     }
 
     fn done(&mut self, sink: &mut Sink<'_>) {
@@ -92,17 +83,18 @@ impl Processor for ChatProcessor {
     fn response(&self) -> ChatCompletionResponse {
         let mut choices: Vec<&ChoiceState> = self.choices.iter().collect();
         choices.sort_by_key(|c| c.index);
+        let whole = &self.whole;
         let completion = ChatCompletion {
-            id: self.id.clone(),
+            id: whole.id.clone(),
             object: "chat.completion".into(),
-            created: self.created,
-            model: self.model.clone(),
+            created: whole.created,
+            model: whole.model.clone(),
             choices: choices.into_iter().map(ChoiceState::to_choice).collect(),
-            usage: self.usage.clone(),
-            system_fingerprint: self.system_fingerprint.clone(),
-            service_tier: self.service_tier.clone(),
+            usage: whole.usage.clone(),
+            system_fingerprint: whole.system_fingerprint.clone(),
+            service_tier: whole.service_tier.clone(),
             prompt_token_ids: self.prompt_token_ids.clone(),
-            kv_transfer_params: self.kv_transfer_params.clone(),
+            kv_transfer_params: whole.kv_transfer_params.clone(),
             ..ChatCompletion::default()
         };
         ChatCompletionResponse::from_completion(completion)

@@ -1,24 +1,17 @@
 //! Legacy completion chunks: their events, and the response they add up to.
 
 use vllm_types::{
-    Completion, CompletionChoice, CompletionChunk, CompletionLogprobs, FinishReason, JsonObject,
-    StopReason,
+    Completion, CompletionChoice, CompletionChunk, CompletionLogprobs, FinishReason, StopReason,
 };
 
 use super::event::{Sink, StreamEvent};
-use super::{Processor, append, fill, is_error_object};
+use super::{Head, Processor, Whole, append, fill, is_error_object};
 use crate::completions::CompletionResponse;
 
 /// What the chunks of a completion stream add up to so far.
 #[derive(Debug, Default)]
 pub(crate) struct CompletionProcessor {
-    id: String,
-    created: u64,
-    model: String,
-    system_fingerprint: Option<String>,
-    service_tier: Option<String>,
-    kv_transfer_params: Option<JsonObject>,
-    usage: Option<vllm_types::Usage>,
+    whole: Whole,
     choices: Vec<ChoiceState>,
 }
 
@@ -48,21 +41,18 @@ impl Processor for CompletionProcessor {
     }
 
     fn apply(&mut self, chunk: &CompletionChunk, sink: &mut Sink<'_>) {
-        if self.id.is_empty() {
-            self.id.clone_from(&chunk.id);
-            self.created = chunk.created;
-            self.model.clone_from(&chunk.model);
-        }
-        fill(&mut self.system_fingerprint, &chunk.system_fingerprint);
-        fill(&mut self.service_tier, &chunk.service_tier);
-        fill(&mut self.kv_transfer_params, &chunk.kv_transfer_params);
+        self.whole.note(Head {
+            id: &chunk.id,
+            created: chunk.created,
+            model: &chunk.model,
+            system_fingerprint: &chunk.system_fingerprint,
+            service_tier: &chunk.service_tier,
+            kv_transfer_params: &chunk.kv_transfer_params,
+        });
         for choice in &chunk.choices {
             self.apply_choice(choice, sink);
         }
-        if let Some(usage) = &chunk.usage {
-            self.usage = Some(usage.clone());
-            sink.push(None, || StreamEvent::Usage(usage.clone().into()));
-        }
+        self.whole.usage(&chunk.usage, sink);
     }
 
     fn done(&mut self, _sink: &mut Sink<'_>) {}
@@ -70,16 +60,17 @@ impl Processor for CompletionProcessor {
     fn response(&self) -> CompletionResponse {
         let mut choices: Vec<&ChoiceState> = self.choices.iter().collect();
         choices.sort_by_key(|c| c.index);
+        let whole = &self.whole;
         CompletionResponse::from_completion(Completion {
-            id: self.id.clone(),
+            id: whole.id.clone(),
             object: "text_completion".into(),
-            created: self.created,
-            model: self.model.clone(),
+            created: whole.created,
+            model: whole.model.clone(),
             choices: choices.into_iter().map(ChoiceState::to_choice).collect(),
-            usage: self.usage.clone(),
-            system_fingerprint: self.system_fingerprint.clone(),
-            service_tier: self.service_tier.clone(),
-            kv_transfer_params: self.kv_transfer_params.clone(),
+            usage: whole.usage.clone(),
+            system_fingerprint: whole.system_fingerprint.clone(),
+            service_tier: whole.service_tier.clone(),
+            kv_transfer_params: whole.kv_transfer_params.clone(),
             ..Completion::default()
         })
     }

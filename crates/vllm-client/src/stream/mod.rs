@@ -21,7 +21,7 @@ use std::time::Instant;
 use futures_core::Stream;
 use serde::de::DeserializeOwned;
 use vllm_transport::EventStream;
-use vllm_types::{ErrorResponse, Extra};
+use vllm_types::{ErrorResponse, Extra, JsonObject};
 
 pub(crate) use chat::ChatProcessor;
 pub(crate) use completion::CompletionProcessor;
@@ -510,6 +510,51 @@ fn error_event(data: &str) -> VllmError {
 fn parse_error_event(data: &str) -> Option<VllmError> {
     let body: ErrorResponse = serde_json::from_str(data).ok()?;
     Some(VllmError::server_event(body))
+}
+
+/// What the chunks of a stream say about the whole response: the members chat and
+/// completion chunks share.
+#[derive(Debug, Default)]
+pub(crate) struct Whole {
+    pub(crate) id: String,
+    pub(crate) created: u64,
+    pub(crate) model: String,
+    pub(crate) system_fingerprint: Option<String>,
+    pub(crate) service_tier: Option<String>,
+    pub(crate) kv_transfer_params: Option<JsonObject>,
+    pub(crate) usage: Option<vllm_types::Usage>,
+}
+
+/// A chunk's members about the whole response, borrowed.
+pub(crate) struct Head<'a> {
+    pub(crate) id: &'a str,
+    pub(crate) created: u64,
+    pub(crate) model: &'a str,
+    pub(crate) system_fingerprint: &'a Option<String>,
+    pub(crate) service_tier: &'a Option<String>,
+    pub(crate) kv_transfer_params: &'a Option<JsonObject>,
+}
+
+impl Whole {
+    /// Takes what a chunk says about the response the first time it says it.
+    pub(crate) fn note(&mut self, head: Head<'_>) {
+        if self.id.is_empty() {
+            self.id.push_str(head.id);
+            self.created = head.created;
+            self.model.push_str(head.model);
+        }
+        fill(&mut self.system_fingerprint, head.system_fingerprint);
+        fill(&mut self.service_tier, head.service_tier);
+        fill(&mut self.kv_transfer_params, head.kv_transfer_params);
+    }
+
+    /// Takes a chunk's usage, if it has one, and queues its event.
+    pub(crate) fn usage(&mut self, usage: &Option<vllm_types::Usage>, sink: &mut Sink<'_>) {
+        if let Some(usage) = usage {
+            self.usage = Some(usage.clone());
+            sink.push(None, || StreamEvent::Usage(usage.clone().into()));
+        }
+    }
 }
 
 /// Sets `slot` from `value` the first time `value` has one.
