@@ -101,7 +101,8 @@ fn boxed<E: Into<BoxError>>(err: E) -> BoxError {
     err.into()
 }
 
-/// Builds the rustls client configuration: ring provider, safe default protocol versions,
+/// Builds the rustls client configuration: the aws-lc-rs provider (post-quantum hybrid key
+/// exchange first, as rustls defaults), safe default protocol versions,
 /// the chosen roots, ALPN set later by hyper-rustls (h2, http/1.1).
 #[cfg(feature = "rustls")]
 pub(crate) fn tls_config(
@@ -114,7 +115,7 @@ pub(crate) fn tls_config(
 
     use crate::TransportError;
 
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TransportError::builder_with("invalid TLS configuration", e))?;

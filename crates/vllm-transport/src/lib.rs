@@ -99,7 +99,7 @@
 //!
 //! # Features
 //!
-//! - `rustls` (default): `https://` through rustls with the ring provider, Mozilla's
+//! - `rustls` (default): `https://` through rustls with the aws-lc-rs provider, Mozilla's
 //!   roots by default or the system's (`TlsRoots`). Without it, `https://` URLs are
 //!   rejected by `send()` with a builder error.
 #![deny(missing_docs)]

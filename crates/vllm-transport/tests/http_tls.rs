@@ -38,7 +38,7 @@ async fn start_tls_server() -> TlsServer {
         include_bytes!("support/tls/key.der").to_vec(),
     ));
     let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
+        rustls::crypto::aws_lc_rs::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .unwrap()
