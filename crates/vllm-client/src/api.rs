@@ -14,6 +14,7 @@ use vllm_types::{
 
 use crate::client::ClientInner;
 use crate::error::VllmError;
+use crate::head::ResponseHead;
 use crate::request::{Params, RequestCore, Route, parse_body};
 use crate::response::Usage;
 
@@ -121,6 +122,20 @@ impl<E: Endpoint> ApiRequest<E> {
         self
     }
 
+    /// A header of this request only; it replaces a client default header of the same
+    /// name. An invalid name or value is an error from `send()`.
+    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.core.header(name.as_ref(), value.as_ref());
+        self
+    }
+
+    /// Sends `X-Request-Id: id`, the id the server (and a router or gateway) logs the
+    /// request under.
+    pub fn request_id(mut self, id: impl AsRef<str>) -> Self {
+        self.core.request_id_header(id.as_ref());
+        self
+    }
+
     /// The JSON body that `send()` would send (`null` for a `GET`). Needs no server.
     pub fn build_body(&self) -> Result<Value, VllmError> {
         if E::GET {
@@ -131,12 +146,18 @@ impl<E: Endpoint> ApiRequest<E> {
 
     /// Sends the request and decodes the answer.
     pub async fn send(self) -> Result<E::Output, VllmError> {
-        let body = if E::GET {
+        Ok(self.send_with_head().await?.0)
+    }
+
+    /// Sends the request and decodes the answer; returns it with the response's status and
+    /// headers (the server's `x-request-id`, rate-limit headers, …).
+    pub async fn send_with_head(self) -> Result<(E::Output, ResponseHead), VllmError> {
+        let (body, head) = if E::GET {
             self.core.get(E::ROUTE).await?
         } else {
             self.core.post(E::ROUTE).await?
         };
-        E::decode(&body)
+        Ok((E::decode(&body)?, head))
     }
 }
 
@@ -780,7 +801,9 @@ impl TranscriptionBuilder {
                 true,
             )
             .await?;
-        Ok(crate::MessageStream::new(response.into_events(), started))
+        Ok(crate::MessageStream::new(crate::request::Opened::new(
+            response, started,
+        )))
     }
 }
 

@@ -168,15 +168,14 @@ impl ChatCompletionBuilder {
 
     /// Sends the request and waits for the whole response.
     pub async fn send(self) -> Result<ChatCompletionResponse, VllmError> {
-        let body = self.core.send_json(PATH).await?;
+        let (body, head) = self.core.send_json(PATH).await?;
         let completion: ChatCompletion = parse_body("the chat completion response", &body)?;
-        Ok(ChatCompletionResponse::from_completion(completion))
+        Ok(ChatCompletionResponse::from_completion(completion).with_head(head))
     }
 
     /// Sends the request as a stream and returns once the response head arrived. An error
     /// status is returned here, with the server's message.
     pub async fn send_stream(self) -> Result<MessageStream, VllmError> {
-        let (events, started) = self.core.send_stream(PATH).await?;
-        Ok(MessageStream::new(events, started))
+        Ok(MessageStream::new(self.core.send_stream(PATH).await?))
     }
 }

@@ -7,6 +7,7 @@ use vllm_types::{Completion, CompletionRequest, FinishReason, StreamOptions};
 
 use crate::client::ClientInner;
 use crate::error::VllmError;
+use crate::head::ResponseHead;
 use crate::request::{RequestBody, RequestCore, StreamBody, common_setters, parse_body};
 use crate::response::Usage;
 use crate::stream::CompletionStream;
@@ -103,21 +104,25 @@ impl CompletionBuilder {
 
     /// Sends the request and waits for the whole response.
     pub async fn send(self) -> Result<CompletionResponse, VllmError> {
-        let body = self.core.send_json(PATH).await?;
+        let (body, head) = self.core.send_json(PATH).await?;
         let completion: Completion = parse_body("the completion response", &body)?;
-        Ok(CompletionResponse::from_completion(completion))
+        let mut response = CompletionResponse::from_completion(completion);
+        response.head = head;
+        Ok(response)
     }
 
     /// Sends the request as a stream: its events are `Content` (text), `Finished`, `Usage`,
     /// then the end (`Ok(None)` from [`try_next`](CompletionStream::try_next)) or an error.
     pub async fn send_stream(self) -> Result<CompletionStream, VllmError> {
-        let (events, started) = self.core.send_stream(PATH).await?;
-        Ok(CompletionStream::new(events, started))
+        Ok(CompletionStream::new(self.core.send_stream(PATH).await?))
     }
 }
 
 /// The answer to a legacy completion request.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Two responses are equal when their contents are; the headers they came with are not
+/// compared.
+#[derive(Debug, Clone)]
 pub struct CompletionResponse {
     /// The completion's id.
     pub id: String,
@@ -130,6 +135,18 @@ pub struct CompletionResponse {
     /// Token usage.
     pub usage: Option<Usage>,
     completion: Completion,
+    pub(crate) head: ResponseHead,
+}
+
+impl PartialEq for CompletionResponse {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.model == other.model
+            && self.text == other.text
+            && self.finish_reason == other.finish_reason
+            && self.usage == other.usage
+            && self.completion == other.completion
+    }
 }
 
 impl CompletionResponse {
@@ -144,7 +161,23 @@ impl CompletionResponse {
                 .map(|r| r.as_str().to_owned()),
             usage: completion.usage.clone().map(Usage::from),
             completion,
+            head: ResponseHead::default(),
         }
+    }
+
+    /// The response's status and headers.
+    pub fn head(&self) -> &ResponseHead {
+        &self.head
+    }
+
+    /// The response headers.
+    pub fn headers(&self) -> &http::HeaderMap {
+        self.head.headers()
+    }
+
+    /// The server's id for the request (its `x-request-id` header).
+    pub fn request_id(&self) -> Option<&str> {
+        self.head.request_id()
     }
 
     /// Why the first choice stopped, typed (the same as `finish_reason`).

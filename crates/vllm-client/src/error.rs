@@ -7,6 +7,8 @@ use std::time::Duration;
 use vllm_transport::TransportError;
 use vllm_types::ErrorResponse;
 
+use crate::head::ResponseHead;
+
 /// The error of every operation of this crate.
 ///
 /// `Display` gives the server's own message when the server sent one (for a status error or a
@@ -22,6 +24,13 @@ use vllm_types::ErrorResponse;
 /// | [`is_server_event`](Self::is_server_event) | was streaming when the server sent an error event |
 /// | [`is_stream`](Self::is_stream) | was streaming when the body was cut off or became unreadable |
 /// | [`is_decode`](Self::is_decode) | got an answer that could not be decoded |
+///
+/// [`kind()`](Self::kind) gives the same as one [`ErrorKind`], for a `match`.
+///
+/// A status error names the request and the status before the server's message
+/// (`POST /v1/chat/completions: 400 Bad Request: …`; the path never has its query, and no
+/// header value is shown), and keeps the response's headers: [`headers`](Self::headers),
+/// [`request_id`](Self::request_id).
 ///
 /// It is `Send + Sync + 'static` and one pointer wide.
 pub struct VllmError {
@@ -39,7 +48,7 @@ enum Kind {
     /// Connection, timeout, or I/O below HTTP (the transport error is the source).
     Transport(TransportError),
     /// A non-2xx answer.
-    Status { status: u16, body: ErrorBody },
+    Status(Box<StatusError>),
     /// A `{"error": …}` event in a stream.
     ServerEvent(ErrorResponse),
     /// An answer that could not be decoded: what it was, and the start of it.
@@ -48,10 +57,36 @@ enum Kind {
     Stream(String),
 }
 
-/// An error status's body: as text, and parsed when it is one of the error shapes.
-struct ErrorBody {
+/// A non-2xx answer: to which request, its status and headers, and its body as text and
+/// parsed when it is one of the error shapes.
+struct StatusError {
+    /// The method and path (without the query) of the request, when known.
+    request: Option<(http::Method, String)>,
+    head: ResponseHead,
     parsed: Option<ErrorResponse>,
     text: String,
+}
+
+/// What kind of failure a [`VllmError`] is; see [`VllmError::kind`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The request was not sent: a parameter or the configuration was invalid.
+    Builder,
+    /// No connection could be made (the request never reached the server).
+    Connect,
+    /// A timeout fired; see [`VllmError::timeout_kind`].
+    Timeout,
+    /// The connection failed after the request went out, before an answer arrived.
+    Request,
+    /// The server answered with an error status.
+    Status,
+    /// The server sent an error event in the middle of a stream.
+    ServerEvent,
+    /// A stream or a body broke: cut off, or not valid events.
+    Stream,
+    /// An answer could not be decoded.
+    Decode,
 }
 
 impl VllmError {
@@ -89,14 +124,24 @@ impl VllmError {
         }
     }
 
-    /// A non-2xx answer with its body.
+    /// A non-2xx answer with its body (to an unknown request).
+    #[cfg(test)]
     pub(crate) fn status(status: u16, body: &[u8]) -> Self {
-        let text = String::from_utf8_lossy(body).into_owned();
-        let body = ErrorBody {
+        Self::status_of(
+            None,
+            ResponseHead::new(status, http::HeaderMap::new()),
+            body,
+        )
+    }
+
+    /// A non-2xx answer to `request` (method and path), with its head and body.
+    fn status_of(request: Option<(http::Method, String)>, head: ResponseHead, body: &[u8]) -> Self {
+        Self::new(Kind::Status(Box::new(StatusError {
+            request,
+            head,
             parsed: serde_json::from_slice::<ErrorResponse>(body).ok(),
-            text,
-        };
-        Self::new(Kind::Status { status, body })
+            text: String::from_utf8_lossy(body).into_owned(),
+        })))
     }
 
     /// An error event in a stream.
@@ -131,10 +176,40 @@ impl VllmError {
         Self::new(Kind::Stream(what.into()))
     }
 
+    /// What kind of failure this is, as one value (the `is_*` predicates, for a `match`).
+    pub fn kind(&self) -> ErrorKind {
+        match &self.inner.kind {
+            Kind::Builder(_) => ErrorKind::Builder,
+            Kind::Transport(e) if e.is_timeout() => ErrorKind::Timeout,
+            Kind::Transport(e) if e.is_connect() => ErrorKind::Connect,
+            Kind::Transport(e) if e.is_body() || e.is_decode() => ErrorKind::Stream,
+            Kind::Transport(_) => ErrorKind::Request,
+            Kind::Status(_) => ErrorKind::Status,
+            Kind::ServerEvent(_) => ErrorKind::ServerEvent,
+            Kind::Decode { .. } => ErrorKind::Decode,
+            Kind::Stream(_) => ErrorKind::Stream,
+        }
+    }
+
+    /// The headers of the response, for a status error (`x-request-id`, `retry-after`,
+    /// rate-limit headers, …).
+    pub fn headers(&self) -> Option<&http::HeaderMap> {
+        match &self.inner.kind {
+            Kind::Status(status) => Some(status.head.headers()),
+            _ => None,
+        }
+    }
+
+    /// The server's id for the failed request (its `x-request-id` header), for a status
+    /// error: the key to the server's logs.
+    pub fn request_id(&self) -> Option<&str> {
+        crate::head::request_id(self.headers()?)
+    }
+
     /// The HTTP status of a status error, or the status a server's error event carried.
     pub fn status_code(&self) -> Option<u16> {
         match &self.inner.kind {
-            Kind::Status { status, .. } => Some(*status),
+            Kind::Status(status) => Some(status.head.status()),
             Kind::ServerEvent(body) => body.code().and_then(|c| c.as_u16()),
             Kind::Transport(e) => e.status().map(|s| s.as_u16()),
             _ => None,
@@ -169,7 +244,7 @@ impl VllmError {
     /// The server answered with an error status (see [`status_code`](Self::status_code) and
     /// [`server_error`](Self::server_error)).
     pub fn is_status(&self) -> bool {
-        matches!(self.inner.kind, Kind::Status { .. })
+        matches!(self.inner.kind, Kind::Status(_))
     }
 
     /// The server sent an error event in the middle of a stream.
@@ -198,7 +273,9 @@ impl VllmError {
     pub fn is_retryable(&self) -> bool {
         match &self.inner.kind {
             Kind::Transport(e) => e.is_connect() || e.is_timeout() || e.is_retryable(),
-            Kind::Status { status, .. } => matches!(status, 408 | 429 | 500 | 502 | 503 | 504),
+            Kind::Status(status) => {
+                matches!(status.head.status(), 408 | 429 | 500 | 502 | 503 | 504)
+            }
             _ => false,
         }
     }
@@ -206,7 +283,7 @@ impl VllmError {
     /// The server's error body, parsed, for a status error or an error event.
     pub fn server_error(&self) -> Option<&ErrorResponse> {
         match &self.inner.kind {
-            Kind::Status { body, .. } => body.parsed.as_ref(),
+            Kind::Status(status) => status.parsed.as_ref(),
             Kind::ServerEvent(body) => Some(body),
             _ => None,
         }
@@ -216,7 +293,7 @@ impl VllmError {
     /// a proxy, an empty string, JSON).
     pub fn body_text(&self) -> Option<&str> {
         match &self.inner.kind {
-            Kind::Status { body, .. } => Some(&body.text),
+            Kind::Status(status) => Some(&status.text),
             _ => None,
         }
     }
@@ -240,9 +317,15 @@ impl VllmError {
 impl From<TransportError> for VllmError {
     fn from(e: TransportError) -> Self {
         if e.is_status() {
-            let status = e.status().map_or(0, |s| s.as_u16());
-            let body = e.body().map(|b| b.to_vec()).unwrap_or_default();
-            return VllmError::status(status, &body).with_source(e);
+            let head = ResponseHead::new(
+                e.status().map_or(0, |s| s.as_u16()),
+                e.headers().cloned().unwrap_or_default(),
+            );
+            let request = e
+                .request_line()
+                .map(|(method, path)| (method.clone(), path.to_owned()));
+            let body = e.body().cloned().unwrap_or_default();
+            return VllmError::status_of(request, head, &body).with_source(e);
         }
         if e.is_builder() {
             return VllmError::builder(e.to_string()).with_source(e);
@@ -275,18 +358,21 @@ impl fmt::Display for VllmError {
         match &self.inner.kind {
             Kind::Builder(reason) => write!(f, "invalid request: {reason}"),
             Kind::Transport(e) => fmt::Display::fmt(e, f),
-            Kind::Status { status, body } => match self.server_message() {
-                Some(message) => f.write_str(&message),
-                None if !body.text.trim().is_empty() => {
-                    write!(
-                        f,
-                        "HTTP {status} {}: {}",
-                        reason_phrase(*status),
-                        snippet(body.text.trim())
-                    )
+            Kind::Status(status) => {
+                let code = status.head.status();
+                match &status.request {
+                    Some((method, path)) => write!(f, "{method} {path}: ")?,
+                    None => f.write_str("HTTP ")?,
                 }
-                None => write!(f, "HTTP {status} {}", reason_phrase(*status)),
-            },
+                write!(f, "{code} {}", reason_phrase(code))?;
+                match self.server_message() {
+                    Some(message) => write!(f, ": {message}"),
+                    None if !status.text.trim().is_empty() => {
+                        write!(f, ": {}", snippet(status.text.trim()))
+                    }
+                    None => Ok(()),
+                }
+            }
             Kind::ServerEvent(body) => {
                 let message = body.message();
                 if message.is_empty() {
@@ -307,11 +393,14 @@ impl fmt::Debug for VllmError {
         match &self.inner.kind {
             Kind::Builder(reason) => d.field("builder", reason),
             Kind::Transport(e) => d.field("transport", e),
-            Kind::Status { status, body } => {
-                d.field("status", status);
-                match &body.parsed {
+            Kind::Status(status) => {
+                if let Some((method, path)) = &status.request {
+                    d.field("request", &format_args!("{method} {path}"));
+                }
+                d.field("status", &status.head.status());
+                match &status.parsed {
                     Some(parsed) => d.field("body", parsed),
-                    None => d.field("body_text", &body.text),
+                    None => d.field("body_text", &status.text),
                 }
             }
             Kind::ServerEvent(body) => d.field("server_event", body),
@@ -374,7 +463,12 @@ mod tests {
             (r#"{"detail":"Not Found"}"#, "Not Found", 404),
         ] {
             let e = VllmError::status(code, body.as_bytes());
-            assert_eq!(e.to_string(), message);
+            assert_eq!(
+                e.to_string(),
+                format!("HTTP {code} {}: {message}", reason_phrase(code))
+            );
+            assert_eq!(e.server_message().as_deref(), Some(message));
+            assert_eq!(e.kind(), ErrorKind::Status);
             assert_eq!(e.status_code(), Some(code));
             assert!(e.is_status());
             assert!(e.server_error().is_some(), "{body}");

@@ -24,6 +24,7 @@ mod chat;
 mod client;
 mod completions;
 mod error;
+mod head;
 mod request;
 mod response;
 mod stream;
@@ -40,7 +41,9 @@ pub use client::{
     DEFAULT_TIMEOUT, VllmClient,
 };
 pub use completions::{CompletionBuilder, CompletionResponse, Completions};
-pub use error::VllmError;
+pub use error::{ErrorKind, VllmError};
+pub use head::ResponseHead;
+pub use http::header;
 pub use response::{ChatCompletionResponse, Usage};
 pub use serde_json::{Value, json};
 pub use stream::{CompletionStream, MessageStream, StreamEvent, StreamTimings};

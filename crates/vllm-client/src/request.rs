@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -12,6 +13,7 @@ use vllm_types::StreamOptions;
 
 use crate::client::ClientInner;
 use crate::error::VllmError;
+use crate::head::{REQUEST_ID, ResponseHead};
 
 /// Where an endpoint lives.
 #[derive(Debug, Clone, Copy)]
@@ -84,6 +86,8 @@ pub(crate) struct RequestCore<B> {
     /// The required members a setter set.
     given: Vec<&'static str>,
     extra: Map<String, Value>,
+    /// Headers of this request only (over the client's).
+    headers: HeaderMap,
     error: Option<VllmError>,
     timeout: Option<Option<Duration>>,
     max_retries: Option<u32>,
@@ -96,6 +100,7 @@ impl<B: RequestBody> RequestCore<B> {
             body,
             given: Vec::new(),
             extra: Map::new(),
+            headers: HeaderMap::new(),
             error: None,
             timeout: None,
             max_retries: None,
@@ -164,6 +169,27 @@ impl<B: RequestBody> RequestCore<B> {
                 e,
             )),
         }
+    }
+
+    /// A header of this request only; it replaces a client default of the same name. An
+    /// invalid name or value is the request's error (naming the header, never its value).
+    pub(crate) fn header(&mut self, name: &str, value: &str) {
+        match (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+            (Ok(name), Ok(value)) => {
+                self.headers.insert(name, value);
+            }
+            (Err(_), _) => self.fail(VllmError::builder(format!(
+                "`{name}` is not a valid header name"
+            ))),
+            (_, Err(_)) => self.fail(VllmError::builder(format!(
+                "the value of header `{name}` is not a valid header value"
+            ))),
+        }
+    }
+
+    /// Sends `X-Request-Id: id` with the request.
+    pub(crate) fn request_id_header(&mut self, id: &str) {
+        self.header(REQUEST_ID, id);
     }
 
     pub(crate) fn timeout(&mut self, timeout: Option<Duration>) {
@@ -243,15 +269,19 @@ impl<B: RequestBody> RequestCore<B> {
         };
         Ok(request
             .headers(self.inner.headers())
+            .headers(self.headers.clone())
             .max_retries(self.max_retries.unwrap_or(self.inner.max_retries))
             .timeout(self.timeout.unwrap_or(self.inner.timeout)))
     }
 
-    /// GETs `route` and returns the response body (no request body is sent).
-    pub(crate) async fn get(mut self, route: Route<'_>) -> Result<Bytes, VllmError> {
+    /// GETs `route` and returns the response body (no request body is sent) and head.
+    pub(crate) async fn get(
+        mut self,
+        route: Route<'_>,
+    ) -> Result<(Bytes, ResponseHead), VllmError> {
         self.take_error()?;
         let response = self.prepare(route, false)?.send().await?;
-        Ok(response.bytes().await?)
+        read(response).await
     }
 
     /// GETs `route` and returns the status, whatever it is, with the body (for `/health`).
@@ -271,11 +301,14 @@ impl<B: RequestBody> RequestCore<B> {
         }
     }
 
-    /// POSTs the body to `route` and returns the response body.
-    pub(crate) async fn post(mut self, route: Route<'_>) -> Result<Bytes, VllmError> {
+    /// POSTs the body to `route` and returns the response body and head.
+    pub(crate) async fn post(
+        mut self,
+        route: Route<'_>,
+    ) -> Result<(Bytes, ResponseHead), VllmError> {
         let body = self.take_body_bytes()?;
         let response = self.prepare(route, true)?.json(body).send().await?;
-        Ok(response.bytes().await?)
+        read(response).await
     }
 
     /// POSTs `bytes` with `content_type` (a multipart upload) to `route`, as a stream or
@@ -316,8 +349,11 @@ impl<B: RequestBody> RequestCore<B> {
 
 impl<B: StreamBody> RequestCore<B> {
     /// POSTs the body to `path` without `stream` and `stream_options` (the whole answer at
-    /// once) and returns the response body.
-    pub(crate) async fn send_json(mut self, path: &str) -> Result<Bytes, VllmError> {
+    /// once) and returns the response body and head.
+    pub(crate) async fn send_json(
+        mut self,
+        path: &str,
+    ) -> Result<(Bytes, ResponseHead), VllmError> {
         let (stream, options) = self.body.stream_fields();
         *stream = None;
         *options = None;
@@ -327,12 +363,8 @@ impl<B: StreamBody> RequestCore<B> {
     }
 
     /// POSTs the body to `path` with `stream: true` (and `stream_options.include_usage`
-    /// unless set) and returns the SSE events once the response head arrived, with the
-    /// instant the request started.
-    pub(crate) async fn send_stream(
-        mut self,
-        path: &str,
-    ) -> Result<(vllm_transport::EventStream, Instant), VllmError> {
+    /// unless set) and returns the stream once the response head arrived.
+    pub(crate) async fn send_stream(mut self, path: &str) -> Result<Opened, VllmError> {
         let started = Instant::now();
         let has_options = self.extra.contains_key("stream_options");
         let (stream, options) = self.body.stream_fields();
@@ -347,8 +379,38 @@ impl<B: StreamBody> RequestCore<B> {
             .json(body)
             .header("accept", "text/event-stream");
         let response = self.timed(request, true).send().await?;
-        Ok((response.into_events(), started))
+        Ok(Opened::new(response, started))
     }
+}
+
+/// A stream whose response head arrived: its events, head, and when the request started.
+#[derive(Debug)]
+pub(crate) struct Opened {
+    pub(crate) events: vllm_transport::EventStream,
+    pub(crate) head: ResponseHead,
+    pub(crate) started: Instant,
+}
+
+impl Opened {
+    pub(crate) fn new(response: vllm_transport::Response, started: Instant) -> Self {
+        let head = head_of(&response);
+        Opened {
+            events: response.into_events(),
+            head,
+            started,
+        }
+    }
+}
+
+/// The status and headers of `response`.
+fn head_of(response: &vllm_transport::Response) -> ResponseHead {
+    ResponseHead::new(response.status().as_u16(), response.headers().clone())
+}
+
+/// Reads the whole body of `response`, with its head.
+async fn read(response: vllm_transport::Response) -> Result<(Bytes, ResponseHead), VllmError> {
+    let head = head_of(&response);
+    Ok((response.bytes().await?, head))
 }
 
 /// Parses a response body as `T`, naming `what` in the error.
@@ -494,9 +556,21 @@ macro_rules! common_setters {
             self
         }
 
-        /// vLLM: the id the server uses for this request in its logs and metrics.
+        /// vLLM: the id the server uses for this request in its logs, metrics and responses.
+        /// Sent as the body's `request_id` and as the `X-Request-Id` header (which routers
+        /// and gateways log, and vLLM echoes back).
         pub fn request_id(mut self, id: impl Into<String>) -> Self {
-            self.core.body.request_id = Some(id.into());
+            let id = id.into();
+            self.core.request_id_header(&id);
+            self.core.body.request_id = Some(id);
+            self
+        }
+
+        /// A header of this request only (a routing key for a router, a tenant header for a
+        /// gateway); it replaces a client default header of the same name. An invalid name or
+        /// value is an error from `send()`.
+        pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+            self.core.header(name.as_ref(), value.as_ref());
             self
         }
 

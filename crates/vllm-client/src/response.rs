@@ -3,6 +3,7 @@
 use serde_json::Value;
 use vllm_types::{ChatCompletion, CompletionTokensDetails, FinishReason, PromptTokensDetails};
 
+use crate::head::ResponseHead;
 use crate::tool_calls::ToolCall;
 
 /// Token usage, as the server reported it (this crate never estimates it).
@@ -49,7 +50,10 @@ impl From<vllm_types::Usage> for Usage {
 /// The fields describe the first choice, which is all most requests have; every choice, the
 /// log probabilities and vLLM's extra fields are in [`completion()`](Self::completion), and
 /// the JSON as received in `raw`.
-#[derive(Debug, Clone, PartialEq)]
+///
+/// Two responses are equal when their contents are; the headers they came with are not
+/// compared.
+#[derive(Debug, Clone)]
 pub struct ChatCompletionResponse {
     /// The response as JSON (every member the server sent).
     pub raw: Value,
@@ -71,6 +75,22 @@ pub struct ChatCompletionResponse {
     /// Token usage.
     pub usage: Option<Usage>,
     completion: ChatCompletion,
+    head: ResponseHead,
+}
+
+impl PartialEq for ChatCompletionResponse {
+    fn eq(&self, other: &Self) -> bool {
+        self.raw == other.raw
+            && self.id == other.id
+            && self.object == other.object
+            && self.model == other.model
+            && self.content == other.content
+            && self.reasoning_content == other.reasoning_content
+            && self.tool_calls == other.tool_calls
+            && self.finish_reason == other.finish_reason
+            && self.usage == other.usage
+            && self.completion == other.completion
+    }
 }
 
 impl ChatCompletionResponse {
@@ -101,7 +121,29 @@ impl ChatCompletionResponse {
                 .map(|r| r.as_str().to_owned()),
             usage: completion.usage.clone().map(Usage::from),
             completion,
+            head: ResponseHead::default(),
         }
+    }
+
+    /// The same response, with the head it came with.
+    pub(crate) fn with_head(mut self, head: ResponseHead) -> Self {
+        self.head = head;
+        self
+    }
+
+    /// The response's status and headers.
+    pub fn head(&self) -> &ResponseHead {
+        &self.head
+    }
+
+    /// The response headers (the server's `x-request-id`, rate limits, a router's headers).
+    pub fn headers(&self) -> &http::HeaderMap {
+        self.head.headers()
+    }
+
+    /// The server's id for the request (its `x-request-id` header).
+    pub fn request_id(&self) -> Option<&str> {
+        self.head.request_id()
     }
 
     /// Why the first choice stopped, typed: [`FinishReason::Stop`], `Length`, `ToolCalls`,

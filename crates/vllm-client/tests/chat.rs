@@ -356,13 +356,17 @@ async fn every_server_error_shape_reaches_the_user() {
             let server = Server::always(replay(rel)).await;
             let err = VllmClient::new(&server.base_url).chat.completions().create().model("m").messages(json!([])).send().await.unwrap_err();
             assert_eq!(err.status_code(), Some(status), "{rel}");
-            assert_eq!(err.to_string(), message, "{rel}");
+            // The request, the status, then the server's message.
+            let reason = if status == 404 { "Not Found" } else { "Bad Request" };
+            assert_eq!(err.to_string(), format!("POST /v1/chat/completions: {status} {reason}: {message}"), "{rel}");
+            assert_eq!(err.server_message().as_deref(), Some(message), "{rel}");
             assert!(err.server_error().is_some());
             assert!(!err.is_retryable());
+            assert_eq!(err.kind(), vllm_client::ErrorKind::Status);
         }
         let server = Server::always(Reply::json(401, r#"{"error":"Unauthorized"}"#)).await;
         let err = VllmClient::new(&server.base_url).chat.completions().create().model("m").messages(json!([])).send().await.unwrap_err();
-        assert_eq!((err.status_code(), err.to_string().as_str()), (Some(401), "Unauthorized"));
+        assert_eq!((err.status_code(), err.to_string().as_str()), (Some(401), "POST /v1/chat/completions: 401 Unauthorized: Unauthorized"));
     })
     .await;
 }

@@ -117,8 +117,9 @@ async fn models_list_then_a_lora_adapter_comes_and_goes() {
             Some("InvalidUserInput")
         );
         assert!(
-            err.to_string()
-                .starts_with("The lora adapter 'sql-lora' has already been loaded."),
+            err.to_string().starts_with(
+                "POST /v1/load_lora_adapter: 400 Bad Request: The lora adapter 'sql-lora' has already been loaded."
+            ),
             "{err}"
         );
 
@@ -147,7 +148,7 @@ async fn models_list_then_a_lora_adapter_comes_and_goes() {
         assert_eq!(err.status_code(), Some(404));
         assert_eq!(
             err.to_string(),
-            "The lora adapter 'sql-lora' cannot be found."
+            "POST /v1/unload_lora_adapter: 404 Not Found: The lora adapter 'sql-lora' cannot be found."
         );
         let err = client
             .chat
@@ -587,7 +588,7 @@ async fn score_one_to_many_and_pairwise_is_the_cosine_of_the_embeddings() {
         assert_eq!(err.status_code(), Some(400));
         assert_eq!(
             err.to_string(),
-            "Input lengths must be either 1:1, 1:N or N:N"
+            "POST /score: 400 Bad Request: Input lengths must be either 1:1, 1:N or N:N"
         );
     })
     .await;
@@ -892,7 +893,10 @@ async fn max_tokens_for_is_exact_and_clamping_keeps_requests_valid() {
         let message = "max_tokens=100000 cannot be greater than max_model_len=4096. Please \
                        request fewer output tokens. (parameter=max_tokens, value=100000)";
         assert_eq!(err.server_message().as_deref(), Some(message));
-        assert_eq!(err.to_string(), message);
+        assert_eq!(
+            err.to_string(),
+            format!("POST /v1/chat/completions: 400 Bad Request: {message}")
+        );
     })
     .await;
 }
@@ -1007,7 +1011,10 @@ async fn scripted_errors_reach_every_endpoint_with_the_servers_message() {
         mock.enqueue(Behavior::error(500, "models are gone").for_path("/v1/models"));
         let err = client.models.list().send().await.unwrap_err();
         assert_eq!(err.status_code(), Some(500));
-        assert_eq!(err.to_string(), "models are gone");
+        assert_eq!(
+            err.to_string(),
+            "GET /v1/models: 500 Internal Server Error: models are gone"
+        );
 
         mock.enqueue(Behavior::error(503, "busy").for_path("/version"));
         let err = client.server.version().send().await.unwrap_err();
@@ -1022,7 +1029,10 @@ async fn scripted_errors_reach_every_endpoint_with_the_servers_message() {
             .send()
             .await
             .unwrap_err();
-        assert_eq!(err.to_string(), "the pooler failed");
+        assert_eq!(
+            err.to_string(),
+            "POST /classify: 500 Internal Server Error: the pooler failed"
+        );
         let err = client
             .audio
             .transcriptions()
@@ -1031,7 +1041,10 @@ async fn scripted_errors_reach_every_endpoint_with_the_servers_message() {
             .send()
             .await
             .unwrap_err();
-        assert_eq!(err.to_string(), "the pooler failed");
+        assert_eq!(
+            err.to_string(),
+            "POST /v1/audio/transcriptions: 500 Internal Server Error: the pooler failed"
+        );
 
         // With retries (the default), a passing 503 is retried.
         let retrying = VllmClient::new(mock.base_url());

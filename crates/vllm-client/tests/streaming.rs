@@ -302,7 +302,10 @@ async fn an_http_error_comes_from_send_stream_itself() {
             .await
             .unwrap_err();
         assert_eq!(err.status_code(), Some(404));
-        assert_eq!(err.to_string(), "The model `nope` does not exist.");
+        assert_eq!(
+            err.to_string(),
+            "POST /v1/chat/completions: 404 Not Found: The model `nope` does not exist."
+        );
     })
     .await;
 }

@@ -5,7 +5,7 @@ use std::fmt;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::{HeaderMap, Method, StatusCode};
 
 /// A boxed error used as the cause of a [`TransportError`].
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync + 'static>;
@@ -45,6 +45,9 @@ enum Kind {
 }
 
 struct StatusParts {
+    method: Method,
+    /// The request's path, without its query.
+    path: Box<str>,
     status: StatusCode,
     headers: HeaderMap,
     body: Bytes,
@@ -106,9 +109,17 @@ impl TransportError {
         Self::new(Kind::Request, Some(source))
     }
 
-    pub(crate) fn new_status(status: StatusCode, headers: HeaderMap, body: Bytes) -> Self {
+    pub(crate) fn new_status(
+        method: Method,
+        path: &str,
+        status: StatusCode,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Self {
         Self::new(
             Kind::Status(Box::new(StatusParts {
+                method,
+                path: path.into(),
                 status,
                 headers,
                 body,
@@ -196,6 +207,12 @@ impl TransportError {
     /// The response headers, if this is a status error.
     pub fn headers(&self) -> Option<&HeaderMap> {
         self.status_parts().map(|p| &p.headers)
+    }
+
+    /// The method and the path (without the query) of the request that got the error
+    /// status, if this is a status error.
+    pub fn request_line(&self) -> Option<(&Method, &str)> {
+        self.status_parts().map(|p| (&p.method, &*p.path))
     }
 
     /// The response body, if this is a status error.
@@ -311,7 +328,7 @@ impl fmt::Display for TransportError {
                 write!(f, "request timed out after {after:?} (total timeout)")
             }
             Kind::Request => f.write_str("connection failed before a response arrived"),
-            Kind::Status(parts) => write!(f, "HTTP status {}", parts.status),
+            Kind::Status(parts) => write!(f, "{} {}: {}", parts.method, parts.path, parts.status),
             Kind::Body => f.write_str("failed to read the response body"),
             Kind::BodyTooLarge(limit) => {
                 write!(f, "response body is larger than the limit of {limit} bytes")
@@ -335,6 +352,8 @@ impl fmt::Debug for TransportError {
             Kind::Status(parts) => {
                 let preview = &parts.body[..parts.body.len().min(DEBUG_BODY_PREVIEW)];
                 d.field("kind", &"Status")
+                    .field("method", &parts.method)
+                    .field("path", &parts.path)
                     .field("status", &parts.status)
                     .field("headers", &parts.headers)
                     .field("body", &String::from_utf8_lossy(preview))
@@ -388,11 +407,20 @@ mod tests {
     #[test]
     fn status_error_keeps_parts() {
         let err = TransportError::new_status(
+            Method::POST,
+            "/v1/chat/completions",
             StatusCode::SERVICE_UNAVAILABLE,
             HeaderMap::new(),
             Bytes::from_static(b"busy"),
         );
-        assert_eq!(err.to_string(), "HTTP status 503 Service Unavailable");
+        assert_eq!(
+            err.to_string(),
+            "POST /v1/chat/completions: 503 Service Unavailable"
+        );
+        assert_eq!(
+            err.request_line(),
+            Some((&Method::POST, "/v1/chat/completions"))
+        );
         assert_eq!(err.body().map(|b| &b[..]), Some(&b"busy"[..]));
         assert!(err.is_retryable());
         assert!(!err.is_connect() && !err.is_timeout() && !err.is_body());

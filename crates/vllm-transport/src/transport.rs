@@ -247,6 +247,8 @@ impl Transport {
             None => read.await,
         }
         Err(TransportError::new_status(
+            req.method.clone(),
+            req.uri.path(),
             parts.status,
             parts.headers,
             buf.freeze(),

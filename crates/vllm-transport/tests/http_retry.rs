@@ -220,7 +220,7 @@ async fn non_retryable_400_is_returned_at_once_with_its_body() {
     let transport = support::builder().max_retries(5).build().unwrap();
 
     let err = transport
-        .post(server.url("/"))
+        .post(server.url("/v1/score?key=not-for-logs"))
         .json(&b"{}"[..])
         .send()
         .await
@@ -230,7 +230,8 @@ async fn non_retryable_400_is_returned_at_once_with_its_body() {
     assert_eq!(err.status().map(|s| s.as_u16()), Some(400));
     assert_eq!(err.body().unwrap(), &body[..]);
     assert_eq!(err.headers().unwrap()["x-request-id"], "abc");
-    assert_eq!(err.to_string(), "HTTP status 400 Bad Request");
+    // The request is named, without its query string.
+    assert_eq!(err.to_string(), "POST /v1/score: 400 Bad Request");
 }
 
 #[tokio::test]

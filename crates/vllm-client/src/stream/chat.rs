@@ -7,6 +7,7 @@ use vllm_types::{
 
 use super::event::{Sink, StreamEvent};
 use super::{Head, Processor, Whole, append, fill, is_error_object};
+use crate::head::ResponseHead;
 use crate::response::ChatCompletionResponse;
 use crate::tool_calls::{ToolCall, ToolCallAccumulator};
 
@@ -80,7 +81,7 @@ impl Processor for ChatProcessor {
         }
     }
 
-    fn response(&self) -> ChatCompletionResponse {
+    fn response(&self, head: ResponseHead) -> ChatCompletionResponse {
         let mut choices: Vec<&ChoiceState> = self.choices.iter().collect();
         choices.sort_by_key(|c| c.index);
         let whole = &self.whole;
@@ -97,7 +98,7 @@ impl Processor for ChatProcessor {
             kv_transfer_params: whole.kv_transfer_params.clone(),
             ..ChatCompletion::default()
         };
-        ChatCompletionResponse::from_completion(completion)
+        ChatCompletionResponse::from_completion(completion).with_head(head)
     }
 }
 
@@ -235,7 +236,7 @@ mod tests {
             .into_iter()
             .map(|(c, e)| (c, format!("{e:?}")))
             .collect();
-        (events, processor.response())
+        (events, processor.response(ResponseHead::default()))
     }
 
     fn chunk(choices: &str) -> String {
@@ -382,6 +383,12 @@ mod tests {
         let mut sink = Sink::new(None);
         assert!(!sink.wants());
         processor.apply(&chunk, &mut sink);
-        assert_eq!(processor.response().content.as_deref(), Some("x"));
+        assert_eq!(
+            processor
+                .response(ResponseHead::default())
+                .content
+                .as_deref(),
+            Some("x")
+        );
     }
 }

@@ -7,6 +7,7 @@ use vllm_types::{
 use super::event::{Sink, StreamEvent};
 use super::{Head, Processor, Whole, append, fill, is_error_object};
 use crate::completions::CompletionResponse;
+use crate::head::ResponseHead;
 
 /// What the chunks of a completion stream add up to so far.
 #[derive(Debug, Default)]
@@ -57,11 +58,11 @@ impl Processor for CompletionProcessor {
 
     fn done(&mut self, _sink: &mut Sink<'_>) {}
 
-    fn response(&self) -> CompletionResponse {
+    fn response(&self, head: ResponseHead) -> CompletionResponse {
         let mut choices: Vec<&ChoiceState> = self.choices.iter().collect();
         choices.sort_by_key(|c| c.index);
         let whole = &self.whole;
-        CompletionResponse::from_completion(Completion {
+        let mut response = CompletionResponse::from_completion(Completion {
             id: whole.id.clone(),
             object: "text_completion".into(),
             created: whole.created,
@@ -72,7 +73,9 @@ impl Processor for CompletionProcessor {
             service_tier: whole.service_tier.clone(),
             kv_transfer_params: whole.kv_transfer_params.clone(),
             ..Completion::default()
-        })
+        });
+        response.head = head;
+        response
     }
 }
 
@@ -158,7 +161,7 @@ mod tests {
                 "Finished { index: 0, reason: Stop }"
             ]
         );
-        let response = processor.response();
+        let response = processor.response(ResponseHead::default());
         assert_eq!(response.text, " Paris");
         assert_eq!(response.id, "cmpl-1");
         assert_eq!(response.typed_finish_reason(), Some(&FinishReason::Stop));

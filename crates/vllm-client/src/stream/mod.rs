@@ -31,6 +31,8 @@ pub use timings::StreamTimings;
 
 use crate::completions::CompletionResponse;
 use crate::error::VllmError;
+use crate::head::ResponseHead;
+use crate::request::Opened;
 use crate::response::ChatCompletionResponse;
 
 /// What a kind of stream does with its chunks: a pure state machine, no I/O.
@@ -49,8 +51,8 @@ pub(crate) trait Processor: Default + fmt::Debug + Send + Unpin + 'static {
     fn apply(&mut self, chunk: &Self::Chunk, sink: &mut Sink<'_>);
     /// The server sent `[DONE]`.
     fn done(&mut self, sink: &mut Sink<'_>);
-    /// The response so far.
-    fn response(&self) -> Self::Response;
+    /// The response so far, with the head the stream came with.
+    fn response(&self, head: ResponseHead) -> Self::Response;
 }
 
 /// Where a stream is.
@@ -78,6 +80,7 @@ const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 /// The engine of a stream: reads SSE events, parses chunks, keeps the state.
 pub(crate) struct StreamCore<P: Processor> {
     events: EventStream,
+    head: ResponseHead,
     chunk: P::Chunk,
     /// `chunk` holds the last chunk read (not a half-parsed or error one).
     has_chunk: bool,
@@ -92,9 +95,15 @@ pub(crate) struct StreamCore<P: Processor> {
 }
 
 impl<P: Processor> StreamCore<P> {
-    pub(crate) fn new(events: EventStream, started: Instant) -> Self {
+    pub(crate) fn new(opened: Opened) -> Self {
+        let Opened {
+            events,
+            head,
+            started,
+        } = opened;
         StreamCore {
             events,
+            head,
             chunk: P::Chunk::default(),
             has_chunk: false,
             processor: P::default(),
@@ -258,7 +267,7 @@ impl<P: Processor> StreamCore<P> {
     }
 
     fn final_response(&self) -> Option<P::Response> {
-        matches!(self.state, State::Done { .. }).then(|| self.processor.response())
+        matches!(self.state, State::Done { .. }).then(|| self.processor.response(self.head.clone()))
     }
 
     fn is_finished(&self) -> bool {
@@ -342,6 +351,22 @@ macro_rules! stream_methods {
                 .ok_or_else(|| VllmError::stream("the stream ended without [DONE]"))
         }
 
+        /// The stream's response status and headers (available as soon as `send_stream()`
+        /// returned).
+        pub fn head(&self) -> &ResponseHead {
+            &self.core.head
+        }
+
+        /// The stream's response headers (the server's `x-request-id`, a router's headers).
+        pub fn headers(&self) -> &crate::header::HeaderMap {
+            self.core.head.headers()
+        }
+
+        /// The server's id for the request (its `x-request-id` header).
+        pub fn request_id(&self) -> Option<&str> {
+            self.core.head.request_id()
+        }
+
         /// When the stream's parts arrived: response head, first reasoning and content
         /// tokens, last event, gaps between chunks.
         pub fn timings(&self) -> &StreamTimings {
@@ -420,9 +445,9 @@ pub struct MessageStream {
 }
 
 impl MessageStream {
-    pub(crate) fn new(events: EventStream, started: Instant) -> Self {
+    pub(crate) fn new(opened: Opened) -> Self {
         MessageStream {
-            core: StreamCore::new(events, started),
+            core: StreamCore::new(opened),
         }
     }
 
@@ -437,9 +462,9 @@ pub struct CompletionStream {
 }
 
 impl CompletionStream {
-    pub(crate) fn new(events: EventStream, started: Instant) -> Self {
+    pub(crate) fn new(opened: Opened) -> Self {
         CompletionStream {
-            core: StreamCore::new(events, started),
+            core: StreamCore::new(opened),
         }
     }
 
