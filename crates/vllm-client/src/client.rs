@@ -294,6 +294,21 @@ pub struct ClientBuilder {
     native_roots: bool,
     #[cfg(feature = "rustls")]
     accept_invalid_certs: bool,
+    #[cfg(feature = "rustls")]
+    root_certificates: Vec<Vec<u8>>,
+    proxy: Proxy,
+}
+
+/// Which proxy a client uses.
+#[derive(Clone, Default)]
+enum Proxy {
+    /// The environment's (`HTTP_PROXY`, `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`).
+    #[default]
+    Env,
+    /// This URL.
+    Url(String),
+    /// None.
+    Off,
 }
 
 impl Default for ClientBuilder {
@@ -319,6 +334,9 @@ impl ClientBuilder {
             native_roots: false,
             #[cfg(feature = "rustls")]
             accept_invalid_certs: false,
+            #[cfg(feature = "rustls")]
+            root_certificates: Vec::new(),
+            proxy: Proxy::Env,
         }
     }
 
@@ -400,6 +418,36 @@ impl ClientBuilder {
         self
     }
 
+    /// Sends every request through the HTTP proxy at `url` (`http://host:port`, with
+    /// `user:password@` for a proxy that asks for credentials, sent as
+    /// `Proxy-Authorization`), except requests to hosts in `NO_PROXY`: `http://` requests are
+    /// forwarded by the proxy, `https://` ones go through a `CONNECT` tunnel with TLS inside.
+    /// The credentials never appear in `Debug` output or errors. An invalid URL, or one that is
+    /// not `http://`, is reported by the first request.
+    ///
+    /// Without this, the client uses the proxies the environment names, as curl and reqwest
+    /// do: `HTTP_PROXY` for `http://` servers, `HTTPS_PROXY` for `https://` ones, `ALL_PROXY`
+    /// for both, `NO_PROXY` for the hosts to reach directly (lower-case names too).
+    pub fn proxy(mut self, url: impl AsRef<str>) -> Self {
+        self.proxy = Proxy::Url(url.as_ref().to_owned());
+        self
+    }
+
+    /// Sends every request directly, whatever the environment says about proxies.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = Proxy::Off;
+        self
+    }
+
+    /// Trusts this root certificate as well (a private CA, or a self-signed server's
+    /// certificate): PEM (one or more `CERTIFICATE` blocks) or DER. One that does not parse is
+    /// reported by the first request.
+    #[cfg(feature = "rustls")]
+    pub fn add_root_certificate(mut self, pem_or_der: impl AsRef<[u8]>) -> Self {
+        self.root_certificates.push(pem_or_der.as_ref().to_vec());
+        self
+    }
+
     /// Trust the operating system's certificate store instead of the bundled webpki roots.
     #[cfg(feature = "rustls")]
     pub fn native_roots(mut self, native: bool) -> Self {
@@ -428,8 +476,16 @@ impl ClientBuilder {
             if self.native_roots {
                 transport = transport.tls_roots(vllm_transport::TlsRoots::Native);
             }
+            for cert in &self.root_certificates {
+                transport = transport.add_root_certificate(cert);
+            }
             transport = transport.danger_accept_invalid_certs(self.accept_invalid_certs);
         }
+        transport = match &self.proxy {
+            Proxy::Env => transport.proxy_from_env(),
+            Proxy::Url(url) => transport.proxy(url.clone()),
+            Proxy::Off => transport.no_proxy(),
+        };
         let transport = match error {
             Some(e) => Err(e),
             None => transport.build().map_err(|e| e.to_string()),
@@ -462,7 +518,22 @@ impl fmt::Debug for ClientBuilder {
             .field("connect_timeout", &self.connect_timeout)
             .field("stream_idle_timeout", &self.stream_idle_timeout)
             .field("max_retries", &self.max_retries)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Proxy::Env => f.write_str("from the environment"),
+            Proxy::Off => f.write_str("none"),
+            // Without the credentials the URL may hold.
+            Proxy::Url(url) => match url.rsplit_once('@') {
+                Some((_, host)) => write!(f, "http://***@{host}"),
+                None => f.write_str(url),
+            },
+        }
     }
 }
 

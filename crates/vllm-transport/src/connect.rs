@@ -5,23 +5,28 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use http::Uri;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::proxy::matcher::Matcher;
 
 use crate::error::{BoxError, ConnectTimedOut};
+use crate::proxy::ProxyTcp;
 
 #[cfg(feature = "rustls")]
-type Inner = hyper_rustls::HttpsConnector<HttpConnector>;
+type Inner = hyper_rustls::HttpsConnector<ProxyTcp>;
 #[cfg(not(feature = "rustls"))]
-type Inner = HttpConnector;
+type Inner = ProxyTcp;
 
 type InnerConnection = <Inner as tower_service::Service<Uri>>::Response;
 
 /// Keep-alive probes on idle TCP connections, so long quiet streams survive NAT boxes.
 const TCP_KEEPALIVE: Duration = Duration::from_secs(60);
 
-/// Connects to the destination (DNS, TCP, TLS handshake) and fails with
-/// [`ConnectTimedOut`] when that takes longer than the connect timeout.
+/// Connects to the destination (DNS, TCP, TLS handshake; through a proxy's `CONNECT` tunnel
+/// when the proxy settings say so) and fails with [`ConnectTimedOut`] when that takes longer
+/// than the connect timeout.
 #[derive(Clone)]
 pub(crate) struct Connector {
     inner: Inner,
@@ -33,6 +38,7 @@ pub(crate) struct Connector {
 impl Connector {
     pub(crate) fn new(
         timeout: Option<Duration>,
+        proxies: Option<Arc<Matcher>>,
         #[cfg(feature = "rustls")] tls: rustls::ClientConfig,
     ) -> Self {
         let mut http = HttpConnector::new();
@@ -40,6 +46,7 @@ impl Connector {
         http.set_nodelay(true);
         http.set_keepalive(Some(TCP_KEEPALIVE));
         let tcp = http.clone();
+        let http = ProxyTcp { http, proxies };
         #[cfg(feature = "rustls")]
         let inner = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
@@ -56,8 +63,8 @@ impl Connector {
         }
     }
 
-    /// Opens a plain TCP connection to an `http://` URI's host (DNS and connect under the
-    /// connect timeout, `TCP_NODELAY`, keep-alive probes).
+    /// Opens a plain TCP connection to an `http://` URI's host, a request's or a proxy's
+    /// (DNS and connect under the connect timeout, `TCP_NODELAY`, keep-alive probes).
     pub(crate) async fn connect_tcp(&self, dst: &Uri) -> Result<tokio::net::TcpStream, BoxError> {
         let mut tcp = self.tcp.clone();
         let connecting = tower_service::Service::call(&mut tcp, dst.clone());
@@ -102,16 +109,16 @@ fn boxed<E: Into<BoxError>>(err: E) -> BoxError {
 }
 
 /// Builds the rustls client configuration: the aws-lc-rs provider (post-quantum hybrid key
-/// exchange first, as rustls defaults), safe default protocol versions,
+/// exchange first, as rustls defaults), safe default protocol versions, the chosen root store
+/// with any added roots,
 /// the chosen roots, ALPN set later by hyper-rustls (h2, http/1.1).
 #[cfg(feature = "rustls")]
 pub(crate) fn tls_config(
     roots: crate::TlsRoots,
+    extra_roots: &[rustls::pki_types::CertificateDer<'static>],
     accept_invalid_certs: bool,
 ) -> Result<rustls::ClientConfig, crate::TransportError> {
     use std::sync::Arc;
-
-    use hyper_rustls::ConfigBuilderExt as _;
 
     use crate::TransportError;
 
@@ -119,23 +126,57 @@ pub(crate) fn tls_config(
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| TransportError::builder_with("invalid TLS configuration", e))?;
-    let config = if accept_invalid_certs {
-        builder
+    if accept_invalid_certs {
+        return Ok(builder
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(danger::AcceptAnyCert(provider)))
-            .with_no_client_auth()
-    } else {
-        match roots {
-            crate::TlsRoots::WebPki => builder.with_webpki_roots().with_no_client_auth(),
-            crate::TlsRoots::Native => builder
-                .with_native_roots()
-                .map_err(|e| {
-                    TransportError::builder_with("could not load the native root certificates", e)
-                })?
-                .with_no_client_auth(),
+            .with_no_client_auth());
+    }
+    let mut store = rustls::RootCertStore::empty();
+    match roots {
+        crate::TlsRoots::WebPki => store.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+        crate::TlsRoots::Native => {
+            let found = rustls_native_certs::load_native_certs();
+            // Certificates the store cannot use are skipped, as hyper-rustls does.
+            let (added, _ignored) = store.add_parsable_certificates(found.certs);
+            if added == 0 {
+                return Err(TransportError::builder(
+                    "could not load the native root certificates (none found)",
+                ));
+            }
         }
-    };
-    Ok(config)
+    }
+    for cert in extra_roots {
+        store.add(cert.clone()).map_err(|e| {
+            TransportError::builder_with("an added root certificate is not valid", e)
+        })?;
+    }
+    Ok(builder.with_root_certificates(store).with_no_client_auth())
+}
+
+/// The certificates of `pem_or_der`: PEM text (one or more `CERTIFICATE` blocks), or one
+/// certificate in DER.
+#[cfg(feature = "rustls")]
+pub(crate) fn parse_certificates(
+    pem_or_der: &[u8],
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, crate::TransportError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+
+    if !pem_or_der.windows(11).any(|w| w == b"-----BEGIN ") {
+        return Ok(vec![CertificateDer::from(pem_or_der.to_vec())]);
+    }
+    let certs = CertificateDer::pem_slice_iter(pem_or_der)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            crate::TransportError::builder_with("the root certificate PEM is not valid", e)
+        })?;
+    if certs.is_empty() {
+        return Err(crate::TransportError::builder(
+            "the root certificate PEM has no CERTIFICATE block",
+        ));
+    }
+    Ok(certs)
 }
 
 #[cfg(feature = "rustls")]

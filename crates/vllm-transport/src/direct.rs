@@ -25,13 +25,14 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
-use http::header::{CONNECTION, CONTENT_LENGTH, HOST, TRANSFER_ENCODING};
+use http::header::{CONNECTION, CONTENT_LENGTH, HOST, PROXY_AUTHORIZATION, TRANSFER_ENCODING};
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::connect::Connector;
 use crate::error::{ConnectTimedOut, TimeoutKind, TransportError, find_in_chain};
+use crate::proxy::{ProxyFailed, ProxyRoute};
 
 /// The largest response head accepted (status line and headers).
 const MAX_HEAD: usize = 64 * 1024;
@@ -178,6 +179,8 @@ pub(crate) struct DirectRequest<'a> {
     pub(crate) uri: &'a Uri,
     pub(crate) headers: &'a HeaderMap,
     pub(crate) body: &'a Bytes,
+    /// The proxy that forwards the request, if any.
+    pub(crate) proxy: Option<&'a ProxyRoute>,
 }
 
 /// Sends `req` over a pooled or new connection and reads the response head.
@@ -186,7 +189,11 @@ pub(crate) async fn send(
     connector: &Connector,
     req: DirectRequest<'_>,
 ) -> Result<(http::response::Parts, DirectBody), TransportError> {
-    let key = pool_key(req.uri);
+    // Through a proxy, connections go to the proxy, which forwards to any host.
+    let key = match req.proxy {
+        Some(proxy) => format!("proxy {}", pool_key(&proxy.uri)).into_boxed_str(),
+        None => pool_key(req.uri),
+    };
     let head = encode_head(&req);
     let idempotent = matches!(
         *req.method,
@@ -196,7 +203,7 @@ pub(crate) async fn send(
     loop {
         let (stream, reused) = match use_pool.then(|| pool.checkout(&key)).flatten() {
             Some(stream) => (stream, true),
-            None => (connect(connector, req.uri).await?, false),
+            None => (connect(connector, req.uri, req.proxy).await?, false),
         };
         match exchange(stream, &head, req.body, idempotent).await {
             Ok(exchanged) => {
@@ -237,14 +244,23 @@ fn pool_key(uri: &Uri) -> Box<str> {
     format!("{host}:{port}").into_boxed_str()
 }
 
-async fn connect(connector: &Connector, uri: &Uri) -> Result<TcpStream, TransportError> {
-    match connector.connect_tcp(uri).await {
+/// Connects to `uri`'s host, or to the proxy when there is one.
+async fn connect(
+    connector: &Connector,
+    uri: &Uri,
+    proxy: Option<&ProxyRoute>,
+) -> Result<TcpStream, TransportError> {
+    let to = proxy.map_or(uri, |p| &p.uri);
+    match connector.connect_tcp(to).await {
         Ok(stream) => Ok(stream),
         Err(err) => {
             if let Some(timed_out) = find_in_chain::<ConnectTimedOut>(&*err) {
                 return Err(TransportError::timeout(TimeoutKind::Connect, timed_out.0));
             }
-            Err(TransportError::connect(err))
+            Err(TransportError::connect(match proxy {
+                Some(proxy) => Box::new(ProxyFailed::new(&proxy.uri, err)),
+                None => err,
+            }))
         }
     }
 }
@@ -257,6 +273,13 @@ fn encode_head(req: &DirectRequest<'_>) -> BytesMut {
     );
     out.extend_from_slice(req.method.as_str().as_bytes());
     out.extend_from_slice(b" ");
+    if req.proxy.is_some() {
+        // Absolute form for a proxy: scheme and authority before the path.
+        out.extend_from_slice(b"http://");
+        if let Some(authority) = req.uri.authority() {
+            out.extend_from_slice(authority.as_str().as_bytes());
+        }
+    }
     // Origin form: the path ("/" when empty) and the query.
     let path = req.uri.path();
     out.extend_from_slice(if path.is_empty() { "/" } else { path }.as_bytes());
@@ -272,6 +295,13 @@ fn encode_head(req: &DirectRequest<'_>) -> BytesMut {
             out.extend_from_slice(format!(":{port}").as_bytes());
         }
         out.extend_from_slice(b"\r\n");
+    }
+    if let Some(auth) = req.proxy.and_then(|p| p.auth.as_ref()) {
+        if !req.headers.contains_key(PROXY_AUTHORIZATION) {
+            out.extend_from_slice(b"proxy-authorization: ");
+            out.extend_from_slice(auth.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
     }
     for (name, value) in req.headers {
         // The body is always framed by its length, written below.
@@ -1029,10 +1059,29 @@ mod tests {
             uri: &uri,
             headers: &headers,
             body: &body,
+            proxy: None,
         });
         assert_eq!(
             &head[..],
             b"POST /v1/chat?x=1 HTTP/1.1\r\nhost: example.test:8000\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+        );
+        // Through a proxy: the absolute form, and its credentials.
+        let mut auth = HeaderValue::from_static("Basic dTpw");
+        auth.set_sensitive(true);
+        let proxy = ProxyRoute {
+            uri: "http://proxy.test:3128/".parse().unwrap(),
+            auth: Some(auth),
+        };
+        let head = encode_head(&DirectRequest {
+            method: &Method::POST,
+            uri: &uri,
+            headers: &headers,
+            body: &body,
+            proxy: Some(&proxy),
+        });
+        assert_eq!(
+            &head[..],
+            b"POST http://example.test:8000/v1/chat?x=1 HTTP/1.1\r\nhost: example.test:8000\r\nproxy-authorization: Basic dTpw\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
         );
         let uri: Uri = "http://example.test/".parse().unwrap();
         let head = encode_head(&DirectRequest {
@@ -1040,6 +1089,7 @@ mod tests {
             uri: &uri,
             headers: &HeaderMap::new(),
             body: &Bytes::new(),
+            proxy: None,
         });
         assert_eq!(&head[..], b"GET / HTTP/1.1\r\nhost: example.test\r\n\r\n");
     }

@@ -258,7 +258,9 @@ impl TransportError {
     /// 504 from a proxy); a connect error was not.
     pub fn is_retryable(&self) -> bool {
         match &self.inner.kind {
-            Kind::Connect | Kind::Timeout(TimeoutKind::Connect, _) => !self.is_tls_rejection(),
+            Kind::Connect | Kind::Timeout(TimeoutKind::Connect, _) => {
+                !self.is_tls_rejection() && !self.is_proxy_auth_required()
+            }
             Kind::Status(parts) => is_retryable_status(parts.status),
             _ => false,
         }
@@ -269,6 +271,16 @@ impl TransportError {
             Kind::Status(parts) => Some(parts),
             _ => None,
         }
+    }
+
+    /// The connection failed through a proxy: which one, and why.
+    fn proxy_failure(&self) -> Option<&crate::proxy::ProxyFailed> {
+        find_in_chain::<crate::proxy::ProxyFailed>(&**self.inner.source.as_ref()?)
+    }
+
+    fn is_proxy_auth_required(&self) -> bool {
+        self.proxy_failure()
+            .is_some_and(crate::proxy::ProxyFailed::is_auth_required)
     }
 
     #[cfg(feature = "rustls")]
@@ -314,7 +326,10 @@ impl fmt::Display for TransportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.inner.kind {
             Kind::Builder(msg) => f.write_str(msg),
-            Kind::Connect => f.write_str("failed to connect to the server"),
+            Kind::Connect => match self.proxy_failure() {
+                Some(proxy) => write!(f, "{proxy}"),
+                None => f.write_str("failed to connect to the server"),
+            },
             Kind::Timeout(TimeoutKind::Connect, after) => {
                 write!(f, "connect timed out after {after:?}")
             }

@@ -109,6 +109,7 @@ mod connect;
 mod direct;
 mod error;
 mod event_stream;
+mod proxy;
 mod response;
 mod retry;
 pub mod sse;

@@ -10,12 +10,14 @@ use http::uri::Scheme;
 use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use http_body_util::Full;
 use hyper_util::client::legacy::Client;
+use hyper_util::client::proxy::matcher::Matcher;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Instant;
 
 use crate::connect::Connector;
 use crate::direct::{DirectPool, DirectRequest};
 use crate::error::{ConnectTimedOut, TimeoutKind, TransportError, find_in_chain};
+use crate::proxy::ProxySetting;
 use crate::response::{BodyStream, Deadline, Response, collect_truncated};
 use crate::retry::Backoff;
 
@@ -85,6 +87,8 @@ struct Shared {
     /// between (see the `direct` module).
     direct: Arc<DirectPool>,
     connector: Connector,
+    /// Which requests go through which proxy (`None`: none do).
+    proxies: Option<Arc<Matcher>>,
     config: Config,
 }
 
@@ -263,11 +267,16 @@ impl Transport {
         idle_timeout: Option<Duration>,
     ) -> Result<(http::response::Parts, BodyStream), TransportError> {
         if req.uri.scheme() == Some(&Scheme::HTTP) {
+            let proxy = match self.shared.proxies.as_deref() {
+                Some(matcher) => crate::proxy::route(matcher, &req.uri)?,
+                None => None,
+            };
             let direct = DirectRequest {
                 method: &req.method,
                 uri: &req.uri,
                 headers: &req.headers,
                 body: &req.body,
+                proxy: proxy.as_ref(),
             };
             let (parts, body) =
                 crate::direct::send(&self.shared.direct, &self.shared.connector, direct).await?;
@@ -353,6 +362,9 @@ pub struct TransportBuilder {
     tls_roots: TlsRoots,
     #[cfg(feature = "rustls")]
     accept_invalid_certs: bool,
+    #[cfg(feature = "rustls")]
+    extra_roots: Vec<rustls::pki_types::CertificateDer<'static>>,
+    proxy: ProxySetting,
     error: Option<TransportError>,
 }
 
@@ -391,6 +403,9 @@ impl TransportBuilder {
             tls_roots: TlsRoots::WebPki,
             #[cfg(feature = "rustls")]
             accept_invalid_certs: false,
+            #[cfg(feature = "rustls")]
+            extra_roots: Vec::new(),
+            proxy: ProxySetting::Env,
             error: None,
         }
     }
@@ -555,6 +570,20 @@ impl TransportBuilder {
         self
     }
 
+    /// Trusts this root certificate too (a private CA, or a self-signed server certificate),
+    /// besides the [`tls_roots`](Self::tls_roots): PEM (one or more `CERTIFICATE` blocks) or
+    /// DER. One that does not parse is an error from [`build`](Self::build).
+    #[cfg(feature = "rustls")]
+    pub fn add_root_certificate(mut self, pem_or_der: impl AsRef<[u8]>) -> Self {
+        match crate::connect::parse_certificates(pem_or_der.as_ref()) {
+            Ok(certs) => {
+                self.extra_roots.extend(certs);
+                self
+            }
+            Err(err) => self.fail(err),
+        }
+    }
+
     /// Turns off verification of server certificates when `true`.
     ///
     /// **Dangerous**: any server can then impersonate the one you meant to reach. Only for
@@ -565,6 +594,33 @@ impl TransportBuilder {
         self
     }
 
+    /// Sends every request through the HTTP proxy at `url` (`http://host:port`, with
+    /// `user:password@` for a proxy that wants `Proxy-Authorization`), except requests to
+    /// the hosts in `NO_PROXY`. `http://` requests are forwarded by the proxy; `https://`
+    /// ones go through a `CONNECT` tunnel, TLS inside. The credentials never appear in
+    /// `Debug` output or errors. An invalid URL, or one that is not `http://`, is an error
+    /// from [`build`](Self::build).
+    ///
+    /// Default: the proxies the environment names, as curl reads them (`HTTP_PROXY`,
+    /// `HTTPS_PROXY`, `ALL_PROXY`, `NO_PROXY`, or their lower-case forms), read when the
+    /// transport is built.
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = ProxySetting::Url(url.into());
+        self
+    }
+
+    /// Sends every request directly, whatever the environment says about proxies.
+    pub fn no_proxy(mut self) -> Self {
+        self.proxy = ProxySetting::Off;
+        self
+    }
+
+    /// Uses the proxies the environment names (the default; see [`proxy`](Self::proxy)).
+    pub fn proxy_from_env(mut self) -> Self {
+        self.proxy = ProxySetting::Env;
+        self
+    }
+
     /// Builds the transport, or returns the first configuration error.
     ///
     /// Does not need a running Tokio runtime; requests do.
@@ -572,13 +628,19 @@ impl TransportBuilder {
         if let Some(err) = self.error {
             return Err(err);
         }
+        let proxies = self.proxy.matcher()?;
         #[cfg(feature = "rustls")]
         let connector = Connector::new(
             self.connect_timeout,
-            crate::connect::tls_config(self.tls_roots, self.accept_invalid_certs)?,
+            proxies.clone(),
+            crate::connect::tls_config(
+                self.tls_roots,
+                &self.extra_roots,
+                self.accept_invalid_certs,
+            )?,
         );
         #[cfg(not(feature = "rustls"))]
-        let connector = Connector::new(self.connect_timeout);
+        let connector = Connector::new(self.connect_timeout, proxies.clone());
 
         let mut builder = Client::builder(TokioExecutor::new());
         builder
@@ -604,6 +666,7 @@ impl TransportBuilder {
                 client,
                 direct,
                 connector,
+                proxies,
                 config: Config {
                     connect_timeout: self.connect_timeout,
                     response_head_timeout: self.response_head_timeout,
@@ -641,8 +704,11 @@ impl fmt::Debug for TransportBuilder {
             .field("pool_max_idle_per_host", &self.pool_max_idle_per_host);
         #[cfg(feature = "rustls")]
         d.field("tls_roots", &self.tls_roots)
+            .field("extra_roots", &self.extra_roots.len())
             .field("accept_invalid_certs", &self.accept_invalid_certs);
-        d.field("error", &self.error).finish()
+        d.field("proxy", &self.proxy)
+            .field("error", &self.error)
+            .finish()
     }
 }
 
