@@ -228,8 +228,8 @@ pub(crate) async fn send(
             }
             // The pooled connection had been closed by the server, and the request cannot
             // have been processed: it goes out once more, on a new connection.
-            Err(Failure::Resend(err)) if reused => {
-                tracing::debug!(error = %err, "pooled connection was closed; sending again");
+            Err(Failure::Resend(_err)) if reused => {
+                trace_debug!(error = %_err, "pooled connection was closed; sending again");
                 use_pool = false;
             }
             Err(Failure::Resend(err) | Failure::Other(err)) => return Err(err),

@@ -99,11 +99,18 @@
 //!
 //! # Features
 //!
+//! - `tracing` (off by default): a `vllm.request` span per request, with the fields `method`,
+//!   `path`, `status`, `attempts`, `retries` and `ttfb_ms` (from `send()` to the response
+//!   head), and events for retries and connections sent again. Without the feature, none of
+//!   it is compiled in.
 //! - `rustls` (default): `https://` through rustls with the aws-lc-rs provider, Mozilla's
 //!   roots by default or the system's (`TlsRoots`). Without it, `https://` URLs are
 //!   rejected by `send()` with a builder error.
 #![deny(missing_docs)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+#[macro_use]
+mod trace;
 
 mod connect;
 mod direct;

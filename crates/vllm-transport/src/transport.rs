@@ -162,6 +162,49 @@ impl Transport {
     }
 
     async fn execute(&self, req: Prepared, opts: Options) -> Result<Response, TransportError> {
+        #[cfg(feature = "tracing")]
+        {
+            use tracing::Instrument as _;
+            let span = tracing::info_span!(
+                "vllm.request",
+                method = %req.method,
+                path = req.uri.path(),
+                status = tracing::field::Empty,
+                attempts = tracing::field::Empty,
+                retries = tracing::field::Empty,
+                ttfb_ms = tracing::field::Empty,
+                error = tracing::field::Empty,
+            );
+            let started = Instant::now();
+            let (result, retries) = self.attempts(&req, &opts).instrument(span.clone()).await;
+            span.record("attempts", retries + 1);
+            span.record("retries", retries);
+            match &result {
+                Ok(response) => {
+                    span.record("status", response.status().as_u16());
+                    span.record("ttfb_ms", started.elapsed().as_secs_f64() * 1e3);
+                }
+                Err(err) => {
+                    if let Some(status) = err.status() {
+                        span.record("status", status.as_u16());
+                    }
+                    span.record("error", tracing::field::display(err));
+                }
+            }
+            result
+        }
+        #[cfg(not(feature = "tracing"))]
+        {
+            self.attempts(&req, &opts).await.0
+        }
+    }
+
+    /// Sends `req`, retrying as `opts` allow; returns the result and how many retries it took.
+    async fn attempts(
+        &self,
+        req: &Prepared,
+        opts: &Options,
+    ) -> (Result<Response, TransportError>, u32) {
         let config = &self.shared.config;
         // A timeout too large to add to the clock is no timeout at all.
         let deadline = opts.total_timeout.and_then(|total| {
@@ -172,12 +215,12 @@ impl Transport {
         });
         let mut retry = 0u32;
         loop {
-            let err = match self.attempt(&req, &opts, deadline).await {
-                Ok(response) => return Ok(response),
+            let err = match self.attempt(req, opts, deadline).await {
+                Ok(response) => return (Ok(response), retry),
                 Err(err) => err,
             };
             if retry >= opts.max_retries || !err.is_retryable() {
-                return Err(err);
+                return (Err(err), retry);
             }
             let delay = config.backoff.delay(retry, err.headers());
             if let Some(deadline) = deadline {
@@ -185,18 +228,18 @@ impl Transport {
                     .checked_add(delay)
                     .is_none_or(|at| at >= deadline.at)
                 {
-                    tracing::debug!(
+                    trace_debug!(
                         method = %req.method,
                         host = req.uri.host().unwrap_or_default(),
                         path = req.uri.path(),
                         error = %err,
                         "not retrying: the total timeout would pass before the next attempt",
                     );
-                    return Err(err);
+                    return (Err(err), retry);
                 }
             }
             retry += 1;
-            tracing::info!(
+            trace_info!(
                 method = %req.method,
                 host = req.uri.host().unwrap_or_default(),
                 path = req.uri.path(),
