@@ -23,6 +23,9 @@ pub mod vllm_extensions {}
 #[doc = include_str!("src/errors.md")]
 pub mod errors {}
 
+#[doc = include_str!("src/deployment.md")]
+pub mod deployment {}
+
 #[doc = include_str!("src/testing.md")]
 pub mod testing {}
 
