@@ -11,11 +11,11 @@ use vllm_types::{
 };
 
 use crate::behavior::{Behavior, ScriptedCall, ToolCallStyle};
-use crate::reply::Reply;
+use crate::reply::{EventSource, Reply};
 use crate::server::{Shared, now};
 use crate::shape::{nulls, set_text, usage};
 use crate::template::{
-    apply_stop, chat_prompt, fill_schema, last_user_text, owned_pieces, tool_result_answer,
+    Pieces, apply_stop, chat_prompt, fill_schema, last_user_text, owned_pieces, tool_result_answer,
 };
 use crate::tokenizer;
 use crate::validate::{
@@ -106,23 +106,15 @@ fn chat(shared: &Shared, body: &[u8], behavior: &mut Option<Behavior>) -> Result
         },
         include_stop: request.include_stop_str_in_output == Some(true),
         budget: request.thinking_token_budget,
+        ignore_eos: request.ignore_eos == Some(true),
     };
     let n = request.n.unwrap_or(1);
     let outputs: Vec<Output> = (0..n).map(|_| generate(&plan, &settings, shared)).collect();
-    let base = shared.base_of(&model);
-    for (i, output) in outputs.iter().enumerate() {
+    for output in &outputs {
         shared.learn(&output.reasoning.concat());
-        shared.learn(&output.content.iter().flatten().cloned().collect::<String>());
-        // The engine finishes on a stop (tool calls included) or on the length limit.
-        let reason = if output.natural_finish == "length" {
-            "length"
-        } else {
-            "stop"
-        };
-        let prompt = if i == 0 { prompt_tokens } else { 0 };
-        shared
-            .metrics
-            .finished(&base, reason, prompt, output.completion_tokens);
+        if let Some(content) = &output.content {
+            shared.learn(&content.text_once());
+        }
     }
     let answer = Answer {
         id: shared.id("chatcmpl-"),
@@ -133,15 +125,19 @@ fn chat(shared: &Shared, body: &[u8], behavior: &mut Option<Behavior>) -> Result
         include_reasoning: request.include_reasoning != Some(false),
         outputs,
     };
+    let tracker = shared.tracker(&answer.model, prompt_tokens, answer.engine_finishes());
     if streamed {
         let options = request.stream_options.unwrap_or_default();
-        Ok(answer.stream(
+        let events = ChatEvents::new(
+            answer,
             plan.style,
             options.include_usage == Some(true),
             options.continuous_usage_stats == Some(true),
-        ))
+        );
+        Ok(Reply::stream(events, tracker))
     } else {
-        Ok(answer.complete())
+        let tokens = answer.completion_tokens();
+        Ok(answer.complete().generated(tracker, tokens))
     }
 }
 
@@ -276,6 +272,8 @@ struct Settings {
     stops: Vec<String>,
     include_stop: bool,
     budget: Option<u32>,
+    /// Go on to `max_tokens` past the end of the text (`ignore_eos`).
+    ignore_eos: bool,
 }
 
 /// One choice's output.
@@ -283,7 +281,7 @@ struct Settings {
 struct Output {
     reasoning: Vec<String>,
     /// `None`: the output ended in the reasoning (content is `null`).
-    content: Option<Vec<String>>,
+    content: Option<Pieces>,
     calls: Vec<ToolCall>,
     /// Why it ended, as generated (`stop`, `length`, `tool_calls`).
     natural_finish: &'static str,
@@ -292,6 +290,18 @@ struct Output {
     stop_reason: Option<StopReason>,
     completion_tokens: u32,
     reasoning_tokens: u32,
+}
+
+impl Output {
+    /// How the engine counts this choice's end in `vllm:request_success_total`: a stop
+    /// (tool calls included) or the length limit.
+    fn engine_finish(&self) -> &'static str {
+        if self.natural_finish == "length" {
+            "length"
+        } else {
+            "stop"
+        }
+    }
 }
 
 /// Generates one choice of `plan` within `settings`.
@@ -337,7 +347,7 @@ fn generate(plan: &Plan, settings: &Settings, shared: &Shared) -> Output {
         let natural = if plan.named { "stop" } else { "tool_calls" };
         return Output {
             reasoning,
-            content: Some(Vec::new()),
+            content: Some(Pieces::default()),
             calls,
             natural_finish: natural,
             finish: finish(natural),
@@ -348,9 +358,13 @@ fn generate(plan: &Plan, settings: &Settings, shared: &Shared) -> Output {
     }
     let room = max - reasoning_tokens;
     let (text, stop, needed) = apply_stop(&plan.content, &settings.stops, settings.include_stop);
-    let mut content = owned_pieces(&text);
+    let mut content = Pieces::of(&text);
     let (natural, stop_reason, generated) = if needed > room {
         content.truncate(room);
+        ("length", None, room)
+    } else if settings.ignore_eos && stop.is_none() && content.len() > 0 {
+        // No end of sequence: the text again and again, up to the limit.
+        content.repeat_to(room);
         ("length", None, room)
     } else {
         ("stop", stop, needed)
@@ -407,6 +421,103 @@ struct Step<'a> {
     finish: bool,
 }
 
+/// One step of a tool call, by position: which call, and what of it the step carries
+/// (`arguments`: a byte range of its arguments).
+#[derive(Debug, Clone)]
+struct ToolStep {
+    call: usize,
+    head: bool,
+    name: bool,
+    arguments: Option<(usize, usize)>,
+    tokens: u32,
+}
+
+/// The steps of one choice, by position: its reasoning pieces, its content pieces, its tool
+/// calls' steps, and the finish (on the last step for a length stop, else a step of its own).
+#[derive(Debug)]
+struct ChoiceSteps {
+    reasoning: usize,
+    content: usize,
+    tools: Vec<ToolStep>,
+    /// Whether the finish is a step of its own.
+    finish_step: bool,
+}
+
+impl ChoiceSteps {
+    fn new(output: &Output, include_reasoning: bool, style: ToolCallStyle) -> Self {
+        let reasoning = if include_reasoning {
+            output.reasoning.len()
+        } else {
+            0
+        };
+        let content = output.content.as_ref().map_or(0, Pieces::len);
+        let mut tools = Vec::new();
+        for (index, call) in output.calls.iter().enumerate() {
+            tool_steps(&mut tools, index, call, style);
+        }
+        let any = reasoning + content + tools.len() > 0;
+        ChoiceSteps {
+            reasoning,
+            content,
+            tools,
+            finish_step: !(output.natural_finish == "length" && any),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.reasoning + self.content + self.tools.len() + usize::from(self.finish_step)
+    }
+
+    /// The step at `at` of `output` (`at < len`).
+    fn step<'a>(&self, output: &'a Output, at: usize) -> Step<'a> {
+        let last = at + 1 == self.len();
+        let finish = last;
+        if at < self.reasoning {
+            return Step {
+                piece: Piece::Reasoning(&output.reasoning[at]),
+                tokens: 1,
+                finish,
+            };
+        }
+        let at = at - self.reasoning;
+        if at < self.content {
+            let text = output.content.as_ref().map_or("", |c| c.get(at));
+            return Step {
+                piece: Piece::Content(text),
+                tokens: 1,
+                finish,
+            };
+        }
+        let at = at - self.content;
+        if let Some(tool) = self.tools.get(at) {
+            let call = &output.calls[tool.call];
+            return Step {
+                piece: Piece::Tool {
+                    index: tool.call as u32,
+                    call,
+                    head: tool.head,
+                    name: tool.name,
+                    arguments: tool
+                        .arguments
+                        .map(|(from, to)| &call.function.arguments[from..to]),
+                },
+                tokens: tool.tokens,
+                finish,
+            };
+        }
+        // The finish of its own.
+        Step {
+            piece: if output.natural_finish == "tool_calls" || !output.calls.is_empty() {
+                Piece::Nothing
+            } else {
+                Piece::Content("")
+            },
+            tokens: 0,
+            finish: true,
+        }
+    }
+}
+
 impl Answer {
     fn completion_tokens(&self) -> u32 {
         self.outputs.iter().map(|o| o.completion_tokens).sum()
@@ -414,6 +525,11 @@ impl Answer {
 
     fn reasoning_tokens(&self) -> u32 {
         self.outputs.iter().map(|o| o.reasoning_tokens).sum()
+    }
+
+    /// How each choice ends, for the engine's metrics.
+    fn engine_finishes(&self) -> Vec<&'static str> {
+        self.outputs.iter().map(Output::engine_finish).collect()
     }
 
     /// Token counts; with `details`, the reasoning tokens (`completion_tokens_details`); with
@@ -433,7 +549,7 @@ impl Answer {
     }
 
     /// The whole `chat.completion`.
-    fn complete(self) -> Reply {
+    fn complete(&self) -> Reply {
         let choices = self
             .outputs
             .iter()
@@ -451,7 +567,7 @@ impl Answer {
                     ]
                 );
                 message.role = Role::Assistant;
-                message.content = o.content.as_ref().map(|pieces| pieces.concat());
+                message.content = o.content.as_ref().map(Pieces::concat);
                 message.tool_calls = (!o.calls.is_empty()).then(|| o.calls.clone());
                 message.reasoning = (self.include_reasoning && !o.reasoning.is_empty())
                     .then(|| o.reasoning.concat());
@@ -477,148 +593,200 @@ impl Answer {
         );
         body.extra.insert("metrics".into(), Value::Null);
         body.usage = Some(self.usage(self.completion_tokens(), true, true));
-        body.id = self.id;
+        body.id = self.id.clone();
         body.object = "chat.completion".to_owned();
         body.created = self.created;
-        body.model = self.model;
+        body.model = self.model.clone();
         body.choices = choices;
-        body.system_fingerprint = Some(self.fingerprint);
+        body.system_fingerprint = Some(self.fingerprint.clone());
         Reply::ok(&body)
     }
+}
 
-    /// The chunks of one choice, the last carrying its finish.
-    fn steps<'a>(&self, output: &'a Output, style: ToolCallStyle) -> Vec<Step<'a>> {
-        let mut steps = Vec::new();
-        let token = |piece| Step {
-            piece,
-            tokens: 1,
-            finish: false,
-        };
-        if self.include_reasoning {
-            steps.extend(output.reasoning.iter().map(|p| token(Piece::Reasoning(p))));
-        }
-        steps.extend(
-            output
-                .content
-                .iter()
-                .flatten()
-                .map(|p| token(Piece::Content(p))),
-        );
-        for (index, call) in output.calls.iter().enumerate() {
-            tool_steps(&mut steps, index as u32, call, style);
-        }
-        match (output.natural_finish, steps.last_mut()) {
-            ("length", Some(last)) => last.finish = true,
-            (natural, _) => steps.push(Step {
-                piece: if natural == "tool_calls" || !output.calls.is_empty() {
-                    Piece::Nothing
-                } else {
-                    Piece::Content("")
-                },
-                tokens: 0,
-                finish: true,
-            }),
-        }
-        steps
-    }
+/// Where a chat stream is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The first chunk of choice `.0` (its role).
+    First(usize),
+    /// The choices' steps, in turn.
+    Steps,
+    /// The usage chunk.
+    Usage,
+    /// `data: [DONE]`.
+    Done,
+    /// Nothing more.
+    End,
+}
 
-    /// The `chat.completion.chunk` events, ending with `[DONE]`.
-    ///
-    /// Every event is written from one chunk whose id, object, created and model are set once:
-    /// each step overwrites its one choice in place (reusing the strings there), so a token
-    /// costs no allocation but its event's bytes once those strings have grown to fit.
-    fn stream(self, style: ToolCallStyle, include_usage: bool, continuous: bool) -> Reply {
+/// The `chat.completion.chunk` events of an answer, made one at a time as the stream is
+/// read, ending with `[DONE]`.
+///
+/// Every event is written from one chunk whose id, object, created and model are set once:
+/// each step overwrites its one choice in place (reusing the strings there), so a token
+/// costs no allocation but its event's bytes once those strings have grown to fit.
+#[derive(Debug)]
+struct ChatEvents {
+    answer: Answer,
+    plans: Vec<ChoiceSteps>,
+    /// Per choice, its next step.
+    next: Vec<usize>,
+    /// The choice whose turn it is.
+    turn: usize,
+    include_usage: bool,
+    continuous: bool,
+    chunk: ChatCompletionChunk,
+    step_nulls: Extra,
+    finish_nulls: Extra,
+    tool_nulls: Extra,
+    fingerprint: Option<String>,
+    sent_tokens: u32,
+    phase: Phase,
+}
+
+impl ChatEvents {
+    fn new(answer: Answer, style: ToolCallStyle, include_usage: bool, continuous: bool) -> Self {
+        let plans: Vec<ChoiceSteps> = answer
+            .outputs
+            .iter()
+            .map(|o| ChoiceSteps::new(o, answer.include_reasoning, style))
+            .collect();
         let mut chunk = ChatCompletionChunk {
-            id: self.id.clone(),
+            id: answer.id.clone(),
             object: "chat.completion.chunk".to_owned(),
-            created: self.created,
-            model: self.model.clone(),
+            created: answer.created,
+            model: answer.model.clone(),
             choices: vec![ChunkChoice::default()],
             ..ChatCompletionChunk::default()
         };
-        // The `null`s of a choice: in its first chunk, in the chunks after it, and in its
-        // finish (`stop_reason` too). Set once, and copied into the choice at each step: an
-        // `Extra` without members holds its type's record of `null`s in 24 bytes, and
-        // copying it allocates nothing.
-        let first_nulls = nulls!(ChunkChoice, ["logprobs", "finish_reason"]).extra;
-        let step_nulls = nulls!(ChunkChoice, ["logprobs", "finish_reason", "token_ids"]).extra;
-        let finish_nulls = nulls!(ChunkChoice, ["logprobs", "stop_reason", "token_ids"]).extra;
-        // A tool call's deltas have `"content": null`.
-        let tool_nulls = nulls!(Delta, ["content"]).extra;
-        let mut fingerprint = Some(self.fingerprint.clone());
-        let mut events = Vec::new();
-
-        // The first chunk of each choice: the role, and `prompt_token_ids` and `prompt_text`
-        // as `null`.
+        // The first chunk of each choice has `prompt_token_ids` and `prompt_text` as `null`.
         chunk.set_null("prompt_token_ids");
         chunk.set_null("prompt_text");
-        if continuous {
-            chunk.usage = Some(self.usage(0, false, false));
+        ChatEvents {
+            next: vec![0; plans.len()],
+            plans,
+            turn: 0,
+            include_usage,
+            continuous,
+            chunk,
+            // The `null`s of a choice after its first chunk, and in its finish
+            // (`stop_reason` too). Set once and copied into the choice at each step: an
+            // `Extra` without members holds its type's record of `null`s in 24 bytes, and
+            // copying it allocates nothing.
+            step_nulls: nulls!(ChunkChoice, ["logprobs", "finish_reason", "token_ids"]).extra,
+            finish_nulls: nulls!(ChunkChoice, ["logprobs", "stop_reason", "token_ids"]).extra,
+            // A tool call's deltas have `"content": null`.
+            tool_nulls: nulls!(Delta, ["content"]).extra,
+            fingerprint: Some(answer.fingerprint.clone()),
+            sent_tokens: 0,
+            phase: if answer.outputs.is_empty() {
+                Phase::Steps
+            } else {
+                Phase::First(0)
+            },
+            answer,
         }
-        for index in 0..self.outputs.len() {
-            let choice = &mut chunk.choices[0];
-            choice.index = index as u32;
-            choice.extra = first_nulls.clone();
-            choice.delta.role = Some(Role::Assistant);
-            set_text(&mut choice.delta.content, Some(""));
-            events.push(event(&chunk));
-        }
-        // Forget the first chunks' `null`s (the chunk has no other member in `extra`).
-        chunk.extra = Extra::new();
-        chunk.choices[0].delta.role = None;
+    }
 
-        let mut steps: Vec<std::vec::IntoIter<Step<'_>>> = self
-            .outputs
-            .iter()
-            .map(|o| self.steps(o, style).into_iter())
-            .collect();
-        let mut sent_tokens = 0;
-        // Choices advance together, one step each in turn, as vLLM's engine steps them.
+    /// The next choice with a step left, from the one whose turn it is.
+    fn next_choice(&mut self) -> Option<usize> {
+        let n = self.plans.len();
+        for k in 0..n {
+            let i = (self.turn + k) % n;
+            if self.next[i] < self.plans[i].len() {
+                self.turn = (i + 1) % n;
+                return Some(i);
+            }
+        }
+        None
+    }
+
+    /// The event of the next step, or `None` when every choice is done.
+    fn step_event(&mut self) -> Option<(Bytes, u32)> {
+        let index = self.next_choice()?;
+        let output = &self.answer.outputs[index];
+        let step = self.plans[index].step(output, self.next[index]);
+        self.next[index] += 1;
+        self.sent_tokens += step.tokens;
+        let choice = &mut self.chunk.choices[0];
+        choice.index = index as u32;
+        fill(&mut choice.delta, step.piece, &self.tool_nulls);
+        if step.finish {
+            choice.extra = self.finish_nulls.clone();
+            choice.finish_reason = Some(output.finish.clone());
+            choice.stop_reason = output.stop_reason.clone();
+        } else {
+            choice.extra = self.step_nulls.clone();
+            choice.finish_reason = None;
+            choice.stop_reason = None;
+        }
+        if self.continuous {
+            let so_far = self.sent_tokens.min(self.answer.completion_tokens());
+            self.chunk.usage = Some(self.answer.usage(so_far, false, false));
+        }
+        if step.finish && !self.include_usage {
+            self.chunk.system_fingerprint = self.fingerprint.take();
+        }
+        let bytes = event(&self.chunk);
+        if let Some(sent) = self.chunk.system_fingerprint.take() {
+            self.fingerprint = Some(sent);
+        }
+        Some((bytes, step.tokens))
+    }
+}
+
+impl EventSource for ChatEvents {
+    fn next_event(&mut self) -> Option<(Bytes, u32)> {
         loop {
-            let mut any = false;
-            for (index, choice_steps) in steps.iter_mut().enumerate() {
-                let Some(step) = choice_steps.next() else {
-                    continue;
-                };
-                any = true;
-                sent_tokens += step.tokens;
-                let output = &self.outputs[index];
-                let choice = &mut chunk.choices[0];
-                choice.index = index as u32;
-                fill(&mut choice.delta, step.piece, &tool_nulls);
-                if step.finish {
-                    choice.extra = finish_nulls.clone();
-                    choice.finish_reason = Some(output.finish.clone());
-                    choice.stop_reason = output.stop_reason.clone();
-                } else {
-                    choice.extra = step_nulls.clone();
-                    choice.finish_reason = None;
-                    choice.stop_reason = None;
+            match self.phase {
+                Phase::First(index) => {
+                    if self.continuous {
+                        self.chunk.usage = Some(self.answer.usage(0, false, false));
+                    }
+                    let choice = &mut self.chunk.choices[0];
+                    choice.index = index as u32;
+                    choice.extra = nulls!(ChunkChoice, ["logprobs", "finish_reason"]).extra;
+                    choice.delta.role = Some(Role::Assistant);
+                    set_text(&mut choice.delta.content, Some(""));
+                    let bytes = event(&self.chunk);
+                    if index + 1 < self.answer.outputs.len() {
+                        self.phase = Phase::First(index + 1);
+                    } else {
+                        // Forget the first chunks' `null`s (the chunk has no other member in
+                        // `extra`).
+                        self.chunk.extra = Extra::new();
+                        self.chunk.choices[0].delta.role = None;
+                        self.phase = Phase::Steps;
+                    }
+                    return Some((bytes, 0));
                 }
-                if continuous {
-                    let so_far = sent_tokens.min(self.completion_tokens());
-                    chunk.usage = Some(self.usage(so_far, false, false));
+                Phase::Steps => match self.step_event() {
+                    Some(event) => return Some(event),
+                    None => {
+                        self.phase = if self.include_usage {
+                            Phase::Usage
+                        } else {
+                            Phase::Done
+                        }
+                    }
+                },
+                Phase::Usage => {
+                    self.chunk.choices.clear();
+                    self.chunk.usage = Some(self.answer.usage(
+                        self.answer.completion_tokens(),
+                        true,
+                        false,
+                    ));
+                    self.chunk.system_fingerprint = self.fingerprint.take();
+                    self.phase = Phase::Done;
+                    return Some((event(&self.chunk), 0));
                 }
-                if step.finish && !include_usage {
-                    chunk.system_fingerprint = fingerprint.take();
+                Phase::Done => {
+                    self.phase = Phase::End;
+                    return Some((Bytes::from_static(b"data: [DONE]\n\n"), 0));
                 }
-                events.push(event(&chunk));
-                if let Some(sent) = chunk.system_fingerprint.take() {
-                    fingerprint = Some(sent);
-                }
-            }
-            if !any {
-                break;
+                Phase::End => return None,
             }
         }
-        if include_usage {
-            chunk.choices.clear();
-            chunk.usage = Some(self.usage(self.completion_tokens(), true, false));
-            chunk.system_fingerprint = fingerprint;
-            events.push(event(&chunk));
-        }
-        events.push(Bytes::from_static(b"data: [DONE]\n\n"));
-        Reply::events(events)
     }
 }
 
@@ -667,38 +835,33 @@ fn fill(delta: &mut Delta, piece: Piece<'_>, tool_nulls: &Extra) {
     }
 }
 
-/// The steps of one tool call, in `style`.
-fn tool_steps<'a>(steps: &mut Vec<Step<'a>>, index: u32, call: &'a ToolCall, style: ToolCallStyle) {
-    let piece = |head: bool, name: bool, arguments: Option<&'a str>| Piece::Tool {
-        index,
-        call,
+/// The steps of tool call number `index`, in `style`.
+fn tool_steps(steps: &mut Vec<ToolStep>, index: usize, call: &ToolCall, style: ToolCallStyle) {
+    let name_tokens = tokenizer::count(&call.function.name);
+    let step = |head: bool, name: bool, arguments: Option<(usize, usize)>, tokens| ToolStep {
+        call: index,
         head,
         name,
         arguments,
-    };
-    let name_tokens = tokenizer::count(&call.function.name);
-    let step = |piece, tokens| Step {
-        piece,
         tokens,
-        finish: false,
     };
+    let arguments = &call.function.arguments;
     match style {
         ToolCallStyle::Whole => {
-            let tokens = name_tokens + tokenizer::count(&call.function.arguments);
-            steps.push(step(
-                piece(true, true, Some(call.function.arguments.as_str())),
-                tokens,
-            ));
+            let tokens = name_tokens + tokenizer::count(arguments);
+            steps.push(step(true, true, Some((0, arguments.len())), tokens));
             return;
         }
         ToolCallStyle::Hermes => {
-            steps.push(step(piece(true, false, None), 0));
-            steps.push(step(piece(false, true, None), name_tokens));
+            steps.push(step(true, false, None, 0));
+            steps.push(step(false, true, None, name_tokens));
         }
-        _ => steps.push(step(piece(true, true, None), name_tokens)),
+        _ => steps.push(step(true, true, None, name_tokens)),
     }
-    for argument in tokenizer::pieces(&call.function.arguments) {
-        steps.push(step(piece(false, false, Some(argument)), 1));
+    let mut at = 0;
+    for piece in tokenizer::pieces(arguments) {
+        steps.push(step(false, false, Some((at, at + piece.len())), 1));
+        at += piece.len();
     }
 }
 

@@ -10,10 +10,10 @@ use vllm_types::{
 
 use crate::behavior::Behavior;
 use crate::chat::event;
-use crate::reply::Reply;
+use crate::reply::{EventSource, Reply};
 use crate::server::{Shared, now};
 use crate::shape::{nulls, usage, usage_with_null_details};
-use crate::template::{apply_stop, owned_pieces};
+use crate::template::{Pieces, apply_stop};
 use crate::tokenizer;
 use crate::validate::{
     SAMPLING_FIELDS, check_at_least_one, check_context, check_types, parse_object, require, typed,
@@ -38,11 +38,46 @@ struct PromptIn {
 /// One choice's output.
 #[derive(Debug)]
 struct Output {
-    pieces: Vec<String>,
+    /// With `echo`: the prompt, sent before the completion (no generated token).
+    echo: Option<String>,
+    pieces: Pieces,
     finish: FinishReason,
     natural_length: bool,
     stop_reason: Option<StopReason>,
     completion_tokens: u32,
+}
+
+impl Output {
+    /// The choice's whole text.
+    fn text(&self) -> String {
+        let mut text = self.echo.clone().unwrap_or_default();
+        text.push_str(&self.pieces.concat());
+        text
+    }
+
+    /// How many chunks the choice takes: the echoed prompt, a chunk per piece, and the
+    /// finish on the last piece for a length stop, else in a final empty chunk.
+    fn steps(&self) -> usize {
+        let any = self.echo.is_some() || self.pieces.len() > 0;
+        usize::from(self.echo.is_some())
+            + self.pieces.len()
+            + usize::from(!(self.natural_length && any))
+    }
+
+    /// Step `at` of the choice: its text, whether it carries the finish, its tokens.
+    fn step(&self, at: usize) -> (&str, bool, u32) {
+        let finish = at + 1 == self.steps();
+        let at = match (&self.echo, at) {
+            (Some(echo), 0) => return (echo, finish, 0),
+            (Some(_), at) => at - 1,
+            (None, at) => at,
+        };
+        if at < self.pieces.len() {
+            (self.pieces.get(at), finish, 1)
+        } else {
+            ("", true, 0)
+        }
+    }
 }
 
 fn completion(
@@ -87,25 +122,28 @@ fn completion(
     let echo = request.echo == Some(true);
     let n = request.n.unwrap_or(1);
 
+    let ignore_eos = request.ignore_eos == Some(true);
     let mut outputs = Vec::new();
     for prompt in &prompts {
         shared.learn(&prompt.text);
         let text = scripted.clone().unwrap_or_else(|| prompt.text.clone());
         let (kept, stop, needed) = apply_stop(&text, &stops, include_stop);
-        let mut pieces = owned_pieces(&kept);
+        let mut pieces = Pieces::of(&kept);
         let room = max_tokens as usize;
         let (length, stop_reason, generated) = if needed > room {
             pieces.truncate(room);
             (true, None, room)
+        } else if ignore_eos && stop.is_none() && pieces.len() > 0 {
+            // No end of sequence: the text again and again, up to the limit.
+            pieces.repeat_to(room);
+            (true, None, room)
         } else {
             (false, stop, needed)
         };
-        if echo {
-            pieces.insert(0, prompt.text.clone());
-        }
-        shared.learn(&pieces.concat());
+        shared.learn(&pieces.text_once());
         for _ in 0..n {
             outputs.push(Output {
+                echo: echo.then(|| prompt.text.clone()),
                 pieces: pieces.clone(),
                 finish: match &finish_override {
                     Some(reason) => FinishReason::from(reason.as_str()),
@@ -120,18 +158,12 @@ fn completion(
     }
     let prompt_tokens: u32 = prompts.iter().map(|p| p.tokens).sum();
     let completion_tokens: u32 = outputs.iter().map(|o| o.completion_tokens).sum();
-    let base = shared.base_of(&model);
-    for (i, output) in outputs.iter().enumerate() {
-        let reason = if output.natural_length {
-            "length"
-        } else {
-            "stop"
-        };
-        let prompt = if i == 0 { prompt_tokens } else { 0 };
-        shared
-            .metrics
-            .finished(&base, reason, prompt, output.completion_tokens);
-    }
+    // The engine finishes on a stop or on the length limit.
+    let finishes = outputs
+        .iter()
+        .map(|o| if o.natural_length { "length" } else { "stop" })
+        .collect();
+    let tracker = shared.tracker(&model, prompt_tokens, finishes);
     let id = shared.id("cmpl-");
     let created = now();
     let fingerprint = shared.fingerprint();
@@ -152,7 +184,7 @@ fn completion(
                 );
                 choice.extra.insert("routed_experts".into(), Value::Null);
                 choice.index = index as u32;
-                choice.text = o.pieces.concat();
+                choice.text = o.text();
                 choice.finish_reason = Some(o.finish.clone());
                 choice.stop_reason = o.stop_reason.clone();
                 choice
@@ -170,7 +202,7 @@ fn completion(
         body.choices = choices;
         body.system_fingerprint = Some(fingerprint);
         body.usage = Some(usage_with_null_details(prompt_tokens, completion_tokens));
-        return Ok(Reply::ok(&body));
+        return Ok(Reply::ok(&body).generated(tracker, completion_tokens));
     }
 
     let include_usage = request
@@ -190,7 +222,7 @@ fn completion(
             "token_ids",
         ]
     );
-    let mut chunk = CompletionChunk {
+    let chunk = CompletionChunk {
         id,
         object: "text_completion".to_owned(),
         created,
@@ -198,59 +230,77 @@ fn completion(
         choices: vec![choice],
         ..CompletionChunk::default()
     };
-    let mut fingerprint = Some(fingerprint);
-    // Each choice's pieces, the finish on the last for a length stop, else in a final "".
-    let mut queues: Vec<std::vec::IntoIter<(&str, bool)>> = outputs
-        .iter()
-        .map(|o| {
-            let mut steps: Vec<(&str, bool)> =
-                o.pieces.iter().map(|p| (p.as_str(), false)).collect();
-            match steps.last_mut() {
-                Some(last) if o.natural_length => last.1 = true,
-                _ => steps.push(("", true)),
+    let events = CompletionEvents {
+        next: vec![0; outputs.len()],
+        outputs,
+        turn: 0,
+        chunk,
+        fingerprint: Some(fingerprint),
+        usage: include_usage.then(|| usage(prompt_tokens, completion_tokens)),
+        done: false,
+    };
+    Ok(Reply::stream(events, tracker))
+}
+
+/// The chunks of a completion, made one at a time as the stream is read: the choices' steps
+/// in turn, the usage chunk if asked for, then `[DONE]`.
+#[derive(Debug)]
+struct CompletionEvents {
+    outputs: Vec<Output>,
+    /// Per choice, its next step.
+    next: Vec<usize>,
+    /// The choice whose turn it is.
+    turn: usize,
+    chunk: CompletionChunk,
+    fingerprint: Option<String>,
+    /// The usage chunk's counts, until it is sent.
+    usage: Option<vllm_types::Usage>,
+    done: bool,
+}
+
+impl EventSource for CompletionEvents {
+    fn next_event(&mut self) -> Option<(Bytes, u32)> {
+        let n = self.outputs.len();
+        let index = (0..n)
+            .map(|k| (self.turn + k) % n)
+            .find(|&i| self.next[i] < self.outputs[i].steps());
+        if let Some(index) = index {
+            self.turn = (index + 1) % n;
+            let output = &self.outputs[index];
+            let (text, finish, tokens) = output.step(self.next[index]);
+            self.next[index] += 1;
+            let choice = &mut self.chunk.choices[0];
+            choice.index = index as u32;
+            choice.text.clear();
+            choice.text.push_str(text);
+            if finish {
+                choice.finish_reason = Some(output.finish.clone());
+                choice.stop_reason = output.stop_reason.clone();
+            } else {
+                choice.finish_reason = None;
+                choice.stop_reason = None;
             }
-            steps.into_iter()
-        })
-        .collect();
-    let mut events = Vec::new();
-    loop {
-        let mut any = false;
-        for (index, queue) in queues.iter_mut().enumerate() {
-            if let Some((text, finish)) = queue.next() {
-                any = true;
-                let output = &outputs[index];
-                let choice = &mut chunk.choices[0];
-                choice.index = index as u32;
-                choice.text.clear();
-                choice.text.push_str(text);
-                if finish {
-                    choice.finish_reason = Some(output.finish.clone());
-                    choice.stop_reason = output.stop_reason.clone();
-                } else {
-                    choice.finish_reason = None;
-                    choice.stop_reason = None;
-                }
-                if finish && !include_usage {
-                    chunk.system_fingerprint = fingerprint.take();
-                }
-                events.push(event(&chunk));
-                if let Some(sent) = chunk.system_fingerprint.take() {
-                    fingerprint = Some(sent);
-                }
+            if finish && self.usage.is_none() {
+                self.chunk.system_fingerprint = self.fingerprint.take();
             }
+            let bytes = event(&self.chunk);
+            if let Some(sent) = self.chunk.system_fingerprint.take() {
+                self.fingerprint = Some(sent);
+            }
+            return Some((bytes, tokens));
         }
-        if !any {
-            break;
+        if let Some(usage) = self.usage.take() {
+            self.chunk.choices.clear();
+            self.chunk.usage = Some(usage);
+            self.chunk.system_fingerprint = self.fingerprint.take();
+            return Some((event(&self.chunk), 0));
         }
+        if self.done {
+            return None;
+        }
+        self.done = true;
+        Some((Bytes::from_static(b"data: [DONE]\n\n"), 0))
     }
-    if include_usage {
-        chunk.choices.clear();
-        chunk.usage = Some(usage(prompt_tokens, completion_tokens));
-        chunk.system_fingerprint = fingerprint;
-        events.push(event(&chunk));
-    }
-    events.push(Bytes::from_static(b"data: [DONE]\n\n"));
-    Ok(Reply::events(events))
 }
 
 /// The prompts of a request: texts as they are, token ids decoded (ids not known left out).

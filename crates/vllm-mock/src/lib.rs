@@ -125,6 +125,7 @@ mod audio;
 mod behavior;
 mod chat;
 mod completions;
+mod engine;
 mod json;
 mod lora;
 mod metrics;
@@ -137,9 +138,11 @@ mod server;
 mod shape;
 mod template;
 pub mod tokenizer;
+mod track;
 mod validate;
 
 pub use behavior::{Behavior, ToolCallStyle};
+pub use engine::Timing;
 pub use record::RecordedRequest;
 pub use server::{
     DEFAULT_EMBEDDING_DIMENSIONS, DEFAULT_MAX_MODEL_LEN, DEFAULT_MODEL, MockServer,

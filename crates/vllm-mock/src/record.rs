@@ -32,6 +32,9 @@ pub struct RecordedRequest {
     pub body: Vec<u8>,
     /// The body parsed as JSON, when it is JSON.
     pub json: Option<Value>,
+    /// The client went away before the answer was complete (a dropped stream, a closed
+    /// connection): vLLM aborts such a request, and so does the mock.
+    pub aborted: bool,
 }
 
 impl RecordedRequest {

@@ -1,11 +1,15 @@
 //! A reply before delivery ([`Reply`]) and the response body that delivers it
-//! ([`ReplyBody`]): in pieces, with delays, cut off where asked.
+//! ([`ReplyBody`]): in pieces, with delays, cut off where asked, and for a generating
+//! request paced by the simulated engine, its events made one at a time as the client reads
+//! them.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -14,8 +18,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::behavior::{Behavior, error_type};
+use crate::engine::{Admission, Engine};
 use crate::json::python_repr;
 use crate::shape::{detail_body, error_body, status_code};
+use crate::track::Tracker;
 
 /// What to send, before the delivery settings of a [`Behavior`] apply.
 #[derive(Debug)]
@@ -23,6 +29,33 @@ pub(crate) struct Reply {
     pub(crate) status: u16,
     pub(crate) headers: Vec<(String, String)>,
     pub(crate) payload: Payload,
+    /// For a generating request: its way through the engine (boxed: most replies have none).
+    pub(crate) generation: Option<Box<Generation>>,
+}
+
+/// A generating request: its tracker, and how many tokens a whole answer holds.
+#[derive(Debug)]
+pub(crate) struct Generation {
+    pub(crate) tracker: Tracker,
+    /// The output tokens of the whole answer (for an answer that is not streamed).
+    pub(crate) tokens: u32,
+}
+
+/// Where a stream's events come from: made one at a time, as the client reads them.
+pub(crate) trait EventSource: Send + fmt::Debug {
+    /// The next event (`data: …\n\n`) and how many output tokens it carries; `None` after
+    /// the last.
+    fn next_event(&mut self) -> Option<(Bytes, u32)>;
+}
+
+/// Events made already.
+#[derive(Debug)]
+struct Prepared(std::vec::IntoIter<Bytes>);
+
+impl EventSource for Prepared {
+    fn next_event(&mut self) -> Option<(Bytes, u32)> {
+        self.0.next().map(|event| (event, 0))
+    }
 }
 
 /// The body of a [`Reply`].
@@ -38,6 +71,8 @@ pub(crate) enum Payload {
     Untyped(Bytes),
     /// Server-sent events, each complete (`data: …\n\n`), sent with chunked encoding.
     Events(Vec<Bytes>),
+    /// Server-sent events made as they are sent.
+    Stream(Box<dyn EventSource>),
 }
 
 impl Reply {
@@ -51,6 +86,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             payload: Payload::Full("application/json", Bytes::from(bytes)),
+            generation: None,
         }
     }
 
@@ -65,6 +101,7 @@ impl Reply {
             status: 200,
             headers: Vec::new(),
             payload: Payload::Full(content_type, Bytes::from(body)),
+            generation: None,
         }
     }
 
@@ -74,6 +111,7 @@ impl Reply {
             status: 200,
             headers: Vec::new(),
             payload: Payload::Untyped(Bytes::from(body)),
+            generation: None,
         }
     }
 
@@ -83,6 +121,7 @@ impl Reply {
             status: 200,
             headers: Vec::new(),
             payload: Payload::Empty,
+            generation: None,
         }
     }
 
@@ -92,7 +131,24 @@ impl Reply {
             status: 200,
             headers: Vec::new(),
             payload: Payload::Events(events),
+            generation: None,
         }
+    }
+
+    /// `200` with server-sent events made as they are sent, paced by the engine.
+    pub(crate) fn stream(source: impl EventSource + 'static, tracker: Tracker) -> Reply {
+        Reply {
+            status: 200,
+            headers: Vec::new(),
+            payload: Payload::Stream(Box::new(source)),
+            generation: Some(Box::new(Generation { tracker, tokens: 0 })),
+        }
+    }
+
+    /// The same reply, a whole answer of `tokens` output tokens, paced by the engine.
+    pub(crate) fn generated(mut self, tracker: Tracker, tokens: u32) -> Reply {
+        self.generation = Some(Box::new(Generation { tracker, tokens }));
+        self
     }
 
     /// vLLM's error body: `{"error": {"message", "type", "param", "code"}}`.
@@ -141,6 +197,7 @@ impl Reply {
             status,
             headers: Vec::new(),
             payload: Payload::Custom(content_type.to_owned(), Bytes::from(body.to_owned())),
+            generation: None,
         }
     }
 }
@@ -159,92 +216,222 @@ enum Part {
 }
 
 /// A response body that sends its parts in order: frames, waits, flushes, and maybe an
-/// abrupt end.
+/// abrupt end. A stream's events are made as the body is read (so a long stream costs no
+/// memory and back-pressure reaches the generator), and a generating request's are paced
+/// by the engine.
 #[derive(Debug)]
 pub(crate) struct ReplyBody {
     parts: VecDeque<Part>,
+    /// The events not made yet.
+    source: Option<Box<dyn EventSource>>,
+    delivery: Delivery,
+    /// The next event's position in the stream as delivered (an error event included).
+    event: usize,
+    /// The bytes of the body sent so far.
+    sent: usize,
     sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    pacing: Option<Pacing>,
     exact_len: Option<u64>,
 }
 
+/// How a [`Behavior`] changes a body's delivery.
+#[derive(Debug, Clone, Default)]
+struct Delivery {
+    event_delay: Option<Duration>,
+    write_size: Option<usize>,
+    cut_after_events: Option<usize>,
+    cut_after_bytes: Option<usize>,
+    /// After this many events, an error event and `[DONE]` instead of the rest.
+    error: Option<(usize, Bytes)>,
+}
+
+/// A generating request's way through the engine while its events are sent.
+#[derive(Debug)]
+struct Pacing {
+    engine: Arc<Engine>,
+    tracker: Tracker,
+    /// Waiting for a slot (`None` once admitted).
+    admission: Option<Admission>,
+    /// The prefill (time to first token) was waited for.
+    prefilled: bool,
+    /// An event made, held back until its tokens' decode time has passed.
+    held: Option<(Bytes, u32)>,
+    /// Whether `held` has waited its decode time.
+    waited: bool,
+}
+
 impl ReplyBody {
-    /// The body of `payload` delivered as `behavior` says (no behavior: at once). Returns the
-    /// content type too.
+    /// The body of `payload` delivered as `behavior` says (no behavior: at once), and for a
+    /// generating stream paced by `engine`. Returns the content type too.
     pub(crate) fn new(
         payload: Payload,
         behavior: Option<&Behavior>,
+        pacing: Option<(Arc<Engine>, Tracker)>,
     ) -> (ReplyBody, Option<String>) {
         let default = Behavior::default();
         let b = behavior.unwrap_or(&default);
-        let (content_type, pieces, exact) = match payload {
-            Payload::Empty => (None, Vec::new(), true),
-            Payload::Full(ct, bytes) => (Some(ct.to_owned()), vec![bytes], true),
-            Payload::Custom(ct, bytes) => (Some(ct), vec![bytes], true),
-            Payload::Untyped(bytes) => (None, vec![bytes], true),
+        let event_stream = || Some("text/event-stream; charset=utf-8".to_owned());
+        let (content_type, whole, source): (_, _, Option<Box<dyn EventSource>>) = match payload {
+            Payload::Empty => (None, Some(Bytes::new()), None),
+            Payload::Full(ct, bytes) => (Some(ct.to_owned()), Some(bytes), None),
+            Payload::Custom(ct, bytes) => (Some(ct), Some(bytes), None),
+            Payload::Untyped(bytes) => (None, Some(bytes), None),
             Payload::Events(events) => (
-                Some("text/event-stream; charset=utf-8".to_owned()),
-                stream_events(events, b),
-                false,
+                event_stream(),
+                None,
+                Some(Box::new(Prepared(events.into_iter()))),
             ),
+            Payload::Stream(source) => (event_stream(), None, Some(source)),
         };
-        let total: usize = pieces.iter().map(Bytes::len).sum();
-        let mut parts = VecDeque::new();
-        if b.write_size.is_some() {
-            // The head goes out in a write of its own, before the first piece.
-            parts.push_back(Part::Flush);
-        }
-        let mut sent = 0usize;
-        let mut cut = false;
-        for (i, piece) in pieces.into_iter().enumerate() {
-            if i > 0 {
-                if let (Some(delay), false) = (b.event_delay, exact) {
-                    parts.push_back(Part::Delay(delay));
-                }
-            }
-            let mut piece = piece;
-            if let Some(limit) = b.cut_after_bytes {
-                let room = limit.saturating_sub(sent);
-                if piece.len() >= room {
-                    piece.truncate(room);
-                    cut = true;
-                }
-            }
-            sent += piece.len();
-            push_split(&mut parts, piece, b.write_size);
-            if cut {
-                break;
-            }
-        }
-        let aborted_events = !exact && b.cut_after_events.is_some();
-        if cut || aborted_events {
-            // Let the connection write out what it holds, then close it.
-            parts.push_back(Part::Flush);
-            parts.push_back(Part::Abort);
-        }
-        let body = ReplyBody {
-            parts,
+        let delivery = Delivery {
+            event_delay: b.event_delay,
+            write_size: b.write_size,
+            cut_after_events: b.cut_after_events,
+            cut_after_bytes: b.cut_after_bytes,
+            error: b.stream_error.as_ref().map(|err| {
+                let code = status_code(err.status);
+                let body = error_body(&err.message, error_type(err.status), None, code);
+                let body = serde_json::to_string(&body).unwrap_or_default();
+                (err.after, Bytes::from(format!("data: {body}\n\n")))
+            }),
+        };
+        let mut body = ReplyBody {
+            parts: VecDeque::new(),
+            source,
+            delivery,
+            event: 0,
+            sent: 0,
             sleep: None,
-            exact_len: exact.then_some(total as u64),
+            pacing: pacing.map(|(engine, tracker)| Pacing {
+                admission: Some(engine.admit()),
+                engine,
+                tracker,
+                prefilled: false,
+                held: None,
+                waited: false,
+            }),
+            exact_len: None,
         };
+        if body.delivery.write_size.is_some() {
+            // The head goes out in a write of its own, before the first piece.
+            body.parts.push_back(Part::Flush);
+        }
+        if let Some(whole) = whole {
+            body.exact_len = Some(whole.len() as u64);
+            body.push_piece(whole);
+        }
         (body, content_type)
+    }
+
+    /// Queues `piece` as frames, cut off where the delivery says.
+    fn push_piece(&mut self, mut piece: Bytes) {
+        let mut cut = false;
+        if let Some(limit) = self.delivery.cut_after_bytes {
+            let room = limit.saturating_sub(self.sent);
+            if piece.len() >= room {
+                piece.truncate(room);
+                cut = true;
+            }
+        }
+        self.sent += piece.len();
+        push_split(&mut self.parts, piece, self.delivery.write_size);
+        if cut {
+            self.abort();
+        }
+    }
+
+    /// Ends the body abruptly, after the connection wrote out what it holds.
+    fn abort(&mut self) {
+        self.source = None;
+        self.parts.push_back(Part::Flush);
+        self.parts.push_back(Part::Abort);
+    }
+
+    /// Queues the next event of the stream as the delivery shapes it, or sets a wait (for a
+    /// slot, the prefill, or the event's decode time) to be slept before coming back.
+    fn poll_next_event(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if let Some(pacing) = self.pacing.as_mut() {
+            if let Some(admission) = pacing.admission.as_mut() {
+                let slot = ready!(admission.poll_slot(cx));
+                pacing.admission = None;
+                pacing.tracker.admitted(slot);
+            }
+            if !pacing.prefilled {
+                pacing.prefilled = true;
+                let ttft = pacing.engine.timing.ttft_time();
+                if !ttft.is_zero() {
+                    self.sleep = Some(Box::pin(tokio::time::sleep(ttft)));
+                    return Poll::Ready(());
+                }
+            }
+        }
+        if self.delivery.cut_after_events == Some(self.event) {
+            self.abort();
+            return Poll::Ready(());
+        }
+        if self
+            .delivery
+            .error
+            .as_ref()
+            .is_some_and(|(after, _)| *after == self.event)
+        {
+            // The rest of the stream is the error, then [DONE].
+            if let Some((_, error)) = self.delivery.error.take() {
+                let rest = vec![error, Bytes::from_static(b"data: [DONE]\n\n")];
+                self.source = Some(Box::new(Prepared(rest.into_iter())));
+            }
+            if let Some(pacing) = self.pacing.as_mut() {
+                pacing.held = None;
+            }
+        }
+        let held = self.pacing.as_mut().and_then(|p| p.held.take());
+        let next = held.or_else(|| self.source.as_mut().and_then(|s| s.next_event()));
+        let Some((event, tokens)) = next else {
+            self.source = None;
+            if let Some(pacing) = self.pacing.as_mut() {
+                pacing.tracker.complete();
+            }
+            return Poll::Ready(());
+        };
+        if let Some(pacing) = self.pacing.as_mut() {
+            if tokens > 0 && !pacing.waited {
+                if let Some(until) = pacing.decode_until(tokens) {
+                    pacing.held = Some((event, tokens));
+                    pacing.waited = true;
+                    self.sleep = Some(Box::pin(tokio::time::sleep_until(until)));
+                    return Poll::Ready(());
+                }
+            }
+            pacing.waited = false;
+            pacing.tracker.tokens(tokens);
+        }
+        if self.event > 0 {
+            if let Some(delay) = self.delivery.event_delay {
+                self.parts.push_back(Part::Delay(delay));
+            }
+        }
+        self.event += 1;
+        self.push_piece(event);
+        Poll::Ready(())
     }
 }
 
-/// The events of a stream as `behavior` changes them: an error event put in, or the
-/// stream cut short.
-fn stream_events(mut events: Vec<Bytes>, b: &Behavior) -> Vec<Bytes> {
-    if let Some(err) = &b.stream_error {
-        events.truncate(err.after);
-        let code = status_code(err.status);
-        let body = error_body(&err.message, error_type(err.status), None, code);
-        let body = serde_json::to_string(&body).unwrap_or_default();
-        events.push(Bytes::from(format!("data: {body}\n\n")));
-        events.push(Bytes::from_static(b"data: [DONE]\n\n"));
+impl Pacing {
+    /// When `tokens` more tokens may go out, if that is later than now: after their decode
+    /// time (for tokens after the first) and the server's rate cap.
+    fn decode_until(&self, tokens: u32) -> Option<tokio::time::Instant> {
+        let now = tokio::time::Instant::now();
+        let decode = if self.tracker.has_tokens() {
+            self.engine.decode_time(tokens)
+        } else {
+            Duration::ZERO
+        };
+        let mut until = now + decode;
+        if let Some(at) = self.engine.reserve(tokens) {
+            until = until.max(at);
+        }
+        (until > now).then_some(until)
     }
-    if let Some(n) = b.cut_after_events {
-        events.truncate(n);
-    }
-    events
 }
 
 /// `bytes` as frames of at most `size` bytes with a flush after each, or as one frame.
@@ -282,6 +469,9 @@ impl Body for ReplyBody {
                 this.sleep = None;
             }
             match this.parts.pop_front() {
+                None if this.source.is_some() => {
+                    ready!(this.poll_next_event(cx));
+                }
                 None => return Poll::Ready(None),
                 Some(Part::Data(bytes)) => return Poll::Ready(Some(Ok(Frame::data(bytes)))),
                 Some(Part::Delay(delay)) => {
@@ -305,7 +495,7 @@ impl Body for ReplyBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.parts.is_empty() && self.sleep.is_none()
+        self.parts.is_empty() && self.sleep.is_none() && self.source.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -320,14 +510,23 @@ impl Body for ReplyBody {
 mod tests {
     use super::*;
 
-    fn data(body: &ReplyBody) -> Vec<Vec<u8>> {
-        body.parts
-            .iter()
-            .filter_map(|p| match p {
-                Part::Data(b) => Some(b.to_vec()),
-                _ => None,
-            })
-            .collect()
+    /// Reads `body` to its end without a runtime (no delays in these bodies): its frames,
+    /// and whether it ended abruptly.
+    fn read(mut body: ReplyBody) -> (Vec<Vec<u8>>, bool) {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let mut frames = Vec::new();
+        for _ in 0..10_000 {
+            match Pin::new(&mut body).poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    frames.extend(frame.into_data().ok().map(|d| d.to_vec()));
+                }
+                Poll::Ready(Some(Err(_))) => return (frames, true),
+                Poll::Ready(None) => return (frames, false),
+                // A flush: the body asked to be polled again at once.
+                Poll::Pending => {}
+            }
+        }
+        panic!("the body did not end")
     }
 
     fn events() -> Vec<Bytes> {
@@ -340,43 +539,89 @@ mod tests {
     #[test]
     fn write_size_splits_every_piece() {
         let b = Behavior::new().write_size(4);
-        let (body, ct) = ReplyBody::new(Payload::Events(events()), Some(&b));
+        let (body, ct) = ReplyBody::new(Payload::Events(events()), Some(&b), None);
         assert_eq!(ct.as_deref(), Some("text/event-stream; charset=utf-8"));
-        let frames = data(&body);
+        let (frames, aborted) = read(body);
         assert!(frames.iter().all(|f| f.len() <= 4));
         assert_eq!(frames.concat(), b"data: 1\n\ndata: 2\n\ndata: [DONE]\n\n");
+        assert!(!aborted);
     }
 
     #[test]
     fn cut_after_events_drops_the_rest_and_aborts() {
         let b = Behavior::new().cut_after(1);
-        let (body, _) = ReplyBody::new(Payload::Events(events()), Some(&b));
-        assert_eq!(data(&body).concat(), b"data: 1\n\n");
-        assert!(matches!(body.parts.back(), Some(Part::Abort)));
+        let (body, _) = ReplyBody::new(Payload::Events(events()), Some(&b), None);
+        let (frames, aborted) = read(body);
+        assert_eq!(frames.concat(), b"data: 1\n\n");
+        assert!(aborted);
     }
 
     #[test]
     fn stream_error_replaces_the_rest() {
         let b = Behavior::new().stream_error_after(1, 500, "boom");
-        let (body, _) = ReplyBody::new(Payload::Events(events()), Some(&b));
-        let text = String::from_utf8(data(&body).concat()).unwrap();
+        let (body, _) = ReplyBody::new(Payload::Events(events()), Some(&b), None);
+        let (frames, aborted) = read(body);
+        let text = String::from_utf8(frames.concat()).unwrap();
         assert_eq!(
             text,
             "data: 1\n\ndata: {\"error\":{\"message\":\"boom\",\"type\":\"InternalServerError\",\"param\":null,\"code\":500}}\n\ndata: [DONE]\n\n"
         );
+        assert!(!aborted);
+        // Cut before the error: the cut wins.
+        let b = Behavior::new()
+            .stream_error_after(1, 500, "boom")
+            .cut_after(1);
+        let (body, _) = ReplyBody::new(Payload::Events(events()), Some(&b), None);
+        assert_eq!(read(body), (vec![b"data: 1\n\n".to_vec()], true));
     }
 
     #[test]
     fn full_bodies_announce_their_whole_length_even_when_cut() {
-        let (body, _) = ReplyBody::new(Payload::Full("application/json", Bytes::from("{}")), None);
+        let full = || Payload::Full("application/json", Bytes::from("{}"));
+        let (body, _) = ReplyBody::new(full(), None, None);
         assert_eq!(body.size_hint().exact(), Some(2));
+        assert_eq!(read(body), (vec![b"{}".to_vec()], false));
         let b = Behavior::new().cut_after_bytes(1);
-        let (body, _) = ReplyBody::new(
-            Payload::Full("application/json", Bytes::from("{}")),
-            Some(&b),
-        );
+        let (body, _) = ReplyBody::new(full(), Some(&b), None);
         assert_eq!(body.size_hint().exact(), Some(2));
-        assert_eq!(data(&body).concat(), b"{");
-        assert!(matches!(body.parts.back(), Some(Part::Abort)));
+        assert_eq!(read(body), (vec![b"{".to_vec()], true));
+    }
+
+    /// A source that counts how many events were made.
+    #[derive(Debug)]
+    struct Counting {
+        made: Arc<std::sync::atomic::AtomicUsize>,
+        left: usize,
+    }
+
+    impl EventSource for Counting {
+        fn next_event(&mut self) -> Option<(Bytes, u32)> {
+            if self.left == 0 {
+                return None;
+            }
+            self.left -= 1;
+            self.made.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Some((Bytes::from_static(b"data: x\n\n"), 1))
+        }
+    }
+
+    #[test]
+    fn events_are_made_only_as_the_body_is_read() {
+        let made = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let source = Counting {
+            made: made.clone(),
+            left: 1_000_000,
+        };
+        let (mut body, _) = ReplyBody::new(Payload::Stream(Box::new(source)), None, None);
+        assert_eq!(made.load(std::sync::atomic::Ordering::SeqCst), 0);
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        for _ in 0..3 {
+            assert!(matches!(
+                Pin::new(&mut body).poll_frame(&mut cx),
+                Poll::Ready(Some(Ok(_)))
+            ));
+        }
+        assert_eq!(made.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert!(!body.is_end_stream());
     }
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -22,12 +22,14 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 
 use crate::behavior::Behavior;
+use crate::engine::{Engine, Timing};
 use crate::json::splitmix64;
 use crate::metrics::Metrics;
 use crate::record::RecordedRequest;
-use crate::reply::{Reply, ReplyBody};
+use crate::reply::{Generation, Payload, Reply, ReplyBody};
 use crate::routes;
 use crate::tokenizer;
+use crate::track::Tracker;
 
 /// The model the mock serves unless told otherwise: the deterministic echo model.
 pub const DEFAULT_MODEL: &str = "echo";
@@ -40,6 +42,9 @@ pub const DEFAULT_MAX_MODEL_LEN: u32 = 4096;
 
 /// The default length of the vectors of `/v1/embeddings`.
 pub const DEFAULT_EMBEDDING_DIMENSIONS: usize = 32;
+
+/// The header naming the replica ([`MockServerBuilder::replica_id`]).
+const REPLICA_ID: HeaderName = HeaderName::from_static("x-replica-id");
 
 /// The most pieces `/detokenize` remembers.
 const MAX_VOCAB: usize = 200_000;
@@ -192,6 +197,8 @@ pub struct MockServerBuilder {
     max_model_len: u32,
     embedding_dimensions: usize,
     api_key: Option<String>,
+    timing: Timing,
+    replica_id: Option<String>,
 }
 
 impl Default for MockServerBuilder {
@@ -211,6 +218,8 @@ impl MockServerBuilder {
             max_model_len: DEFAULT_MAX_MODEL_LEN,
             embedding_dimensions: DEFAULT_EMBEDDING_DIMENSIONS,
             api_key: None,
+            timing: Timing::default(),
+            replica_id: None,
         }
     }
 
@@ -256,6 +265,21 @@ impl MockServerBuilder {
         self
     }
 
+    /// How generation is paced: time to first token, time per token, the number of requests
+    /// that run at once (the rest wait in line), decode slowdown with batch size, a token rate
+    /// cap. Default: instant, without limit.
+    pub fn timing(mut self, timing: Timing) -> Self {
+        self.timing = timing;
+        self
+    }
+
+    /// Names this server in an `x-replica-id` header on every answer (to tell replicas apart
+    /// behind a router).
+    pub fn replica_id(mut self, name: impl Into<String>) -> Self {
+        self.replica_id = Some(name.into());
+        self
+    }
+
     /// Binds the address and starts serving on a thread of its own.
     pub async fn start(self) -> io::Result<MockServer> {
         let listener = std::net::TcpListener::bind(self.addr)?;
@@ -264,7 +288,17 @@ impl MockServerBuilder {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        let shared = Arc::new(Shared {
+        let replica_id = match self.replica_id.map(HeaderValue::try_from) {
+            Some(Ok(value)) => Some(value),
+            Some(Err(_)) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "the replica id is not a valid header value",
+                ));
+            }
+            None => None,
+        };
+        let shared = Arc::new_cyclic(|me| Shared {
             config: Config {
                 max_model_len: self.max_model_len,
                 embedding_dimensions: self.embedding_dimensions,
@@ -282,6 +316,9 @@ impl MockServerBuilder {
             }),
             vocab: Mutex::new(HashMap::new()),
             metrics: Metrics::default(),
+            engine: Arc::new(Engine::new(self.timing)),
+            replica_id,
+            me: me.clone(),
         });
         let stop = Arc::new(Notify::new());
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
@@ -389,12 +426,17 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<ReplyBo
             .collect(),
         body: body.to_vec(),
         json: serde_json::from_slice(&body).ok(),
+        aborted: false,
     };
     let authorization = recorded.header("authorization").map(str::to_owned);
     let content_type = recorded.header("content-type").map(str::to_owned);
-    shared.state().requests.push(recorded);
+    let index = {
+        let mut state = shared.state();
+        state.requests.push(recorded);
+        state.requests.len() - 1
+    };
 
-    let (reply, behavior) = routes::route(
+    let (mut reply, behavior) = routes::route(
         shared,
         &routes::Incoming {
             method: parts.method.as_str(),
@@ -410,17 +452,65 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<ReplyBo
     if let Some(delay) = behavior.as_ref().and_then(|b| b.delay) {
         tokio::time::sleep(delay).await;
     }
-    respond(reply, behavior.as_ref())
+    let mut pacing = None;
+    if let Some(mut generation) = reply.generation.take() {
+        generation.tracker.set_request(index);
+        if matches!(reply.payload, Payload::Stream(_)) {
+            // The body paces its events.
+            pacing = Some((shared.engine.clone(), generation.tracker));
+        } else {
+            // A whole answer goes out when its last token is made.
+            generate_whole(&shared.engine, *generation).await;
+        }
+    }
+    respond(shared, reply, behavior.as_ref(), pacing)
 }
 
-/// The response for `reply`, delivered as `behavior` says.
-fn respond(reply: Reply, behavior: Option<&Behavior>) -> Response<ReplyBody> {
-    let (body, content_type) = ReplyBody::new(reply.payload, behavior);
+/// Waits as the engine takes to make a whole answer: a slot, the prefill, then every token
+/// after the first. Dropped on the way (the client went away), the request counts as aborted.
+async fn generate_whole(engine: &Arc<Engine>, generation: Generation) {
+    let Generation {
+        mut tracker,
+        tokens,
+    } = generation;
+    let mut admission = engine.admit();
+    let slot = std::future::poll_fn(|cx| admission.poll_slot(cx)).await;
+    tracker.admitted(slot);
+    let ttft = engine.timing.ttft_time();
+    if !ttft.is_zero() {
+        tokio::time::sleep(ttft).await;
+    }
+    if tokens > 0 {
+        if let Some(at) = engine.reserve(tokens) {
+            tokio::time::sleep_until(at).await;
+        }
+        tracker.tokens(1);
+        let rest = tokens - 1;
+        let decode = engine.decode_time(rest);
+        if !decode.is_zero() {
+            tokio::time::sleep(decode).await;
+        }
+        tracker.decoded(rest, decode.checked_div(rest).unwrap_or_default());
+    }
+    tracker.complete();
+}
+
+/// The response for `reply`, delivered as `behavior` says (and a stream paced by the engine).
+fn respond(
+    shared: &Shared,
+    reply: Reply,
+    behavior: Option<&Behavior>,
+    pacing: Option<(Arc<Engine>, Tracker)>,
+) -> Response<ReplyBody> {
+    let (body, content_type) = ReplyBody::new(reply.payload, behavior, pacing);
     let mut response = Response::new(body);
     *response.status_mut() =
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let headers = response.headers_mut();
     headers.insert(SERVER, HeaderValue::from_static("vllm-mock"));
+    if let Some(replica) = &shared.replica_id {
+        headers.insert(REPLICA_ID, replica.clone());
+    }
     if let Some(value) = content_type.and_then(|ct| HeaderValue::try_from(ct).ok()) {
         headers.insert(CONTENT_TYPE, value);
     }
@@ -457,6 +547,12 @@ pub(crate) struct Shared {
     vocab: Mutex<HashMap<u32, String>>,
     /// The counters of `/metrics`.
     pub(crate) metrics: Metrics,
+    /// The simulated engine: slots and pacing.
+    pub(crate) engine: Arc<Engine>,
+    /// Sent as `x-replica-id` with every answer, when set.
+    replica_id: Option<HeaderValue>,
+    /// The server itself, for the trackers its requests hold.
+    me: Weak<Shared>,
 }
 
 /// The scripts and the record.
@@ -644,6 +740,27 @@ impl Shared {
                 .collect()
         };
         self.decode(&known).unwrap_or_default()
+    }
+
+    /// A tracker for a generating request to `model` (resolved to its base model).
+    pub(crate) fn tracker(
+        &self,
+        model: &str,
+        prompt_tokens: u32,
+        finishes: Vec<&'static str>,
+    ) -> Tracker {
+        let shared = self.me.upgrade().unwrap_or_else(|| {
+            // The server is alive while it answers a request.
+            unreachable!("a request outlived its server")
+        });
+        Tracker::new(&shared, self.base_of(model), prompt_tokens, finishes)
+    }
+
+    /// Marks recorded request number `index` as aborted by the client.
+    pub(crate) fn mark_aborted(&self, index: usize) {
+        if let Some(request) = self.state().requests.get_mut(index) {
+            request.aborted = true;
+        }
     }
 
     /// vLLM's `system_fingerprint`.

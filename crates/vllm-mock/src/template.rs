@@ -103,6 +103,62 @@ pub(crate) fn tool_result_answer(messages: &[Message]) -> Option<String> {
     })
 }
 
+/// Output text as pieces (tokens): a text's pieces, or for a model made to go on past the
+/// end of its text (`ignore_eos`), those pieces over and over up to a length. Pieces are
+/// made on demand, so a million-token answer costs the pieces of its text once.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Pieces {
+    base: Vec<String>,
+    len: usize,
+}
+
+impl Pieces {
+    /// The pieces of `text`.
+    pub(crate) fn of(text: &str) -> Self {
+        let base = owned_pieces(text);
+        Pieces {
+            len: base.len(),
+            base,
+        }
+    }
+
+    /// How many pieces there are.
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Piece `i` (`i < len`).
+    pub(crate) fn get(&self, i: usize) -> &str {
+        &self.base[i % self.base.len()]
+    }
+
+    /// Keeps the first `len` pieces.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.len = self.len.min(len);
+    }
+
+    /// Repeats the text's pieces up to `len` pieces (when there are any).
+    pub(crate) fn repeat_to(&mut self, len: usize) {
+        if !self.base.is_empty() {
+            self.len = len;
+        }
+    }
+
+    /// The pieces of the text once (for `/detokenize`), whatever the length.
+    pub(crate) fn text_once(&self) -> String {
+        self.base[..self.len.min(self.base.len())].concat()
+    }
+
+    /// All the pieces, joined.
+    pub(crate) fn concat(&self) -> String {
+        let mut out = String::new();
+        for i in 0..self.len {
+            out.push_str(self.get(i));
+        }
+        out
+    }
+}
+
 /// The pieces of `text`, owned.
 pub(crate) fn owned_pieces(text: &str) -> Vec<String> {
     tokenizer::pieces(text)
