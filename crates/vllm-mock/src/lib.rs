@@ -134,6 +134,7 @@ mod pooling;
 mod record;
 mod reply;
 mod routes;
+mod script;
 mod server;
 mod shape;
 mod template;
@@ -144,6 +145,7 @@ mod validate;
 pub use behavior::{Behavior, ToolCallStyle};
 pub use engine::Timing;
 pub use record::RecordedRequest;
+pub use script::Script;
 pub use server::{
     DEFAULT_EMBEDDING_DIMENSIONS, DEFAULT_MAX_MODEL_LEN, DEFAULT_MODEL, MockServer,
     MockServerBuilder, VLLM_VERSION,

@@ -3,7 +3,9 @@
 use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 
-use vllm_mock::{DEFAULT_MAX_MODEL_LEN, DEFAULT_MODEL, MockServer};
+use std::time::Duration;
+
+use vllm_mock::{DEFAULT_MAX_MODEL_LEN, DEFAULT_MODEL, MockServer, Script, Timing};
 
 const HELP: &str = "\
 vllm-mock: a mock of vLLM's OpenAI-compatible server (a deterministic echo model)
@@ -16,6 +18,20 @@ Options:
   --model <NAME>           A model to serve (repeat for several; default: echo)
   --max-model-len <N>      Context length of the models (default: 4096)
   --api-key <KEY>          Require `Authorization: Bearer <KEY>` on /v1 routes
+  --replica-id <NAME>      Send `x-replica-id: NAME` with every answer (to tell replicas
+                           apart behind a router)
+  --script <FILE>          Behaviors from a JSON file: {\"models\": {NAME: B}, \"queue\": [B],
+                           \"requests\": [{\"number\": N, ...B}]}, where B is like
+                           {\"reply\": \"Hi\", \"error\": {\"status\": 503, \"message\": \"busy\"},
+                           \"delay_ms\": 100, \"cut_after\": 3, \"path\": \"/v1/chat/completions\"}
+                           (see the docs of vllm_mock::Script for every member)
+
+Simulated engine (all off by default: answers at once, without limit):
+  --ttft-ms <MS>           Time to first token (prefill), once a request has a slot
+  --itl-ms <MS>            Time per output token after the first
+  --max-num-seqs <N>       At most N requests generate at once; the others wait in line
+  --decode-slowdown <F>    Time per token grows by F x itl for each other running request
+  --max-tokens-per-s <R>   At most R output tokens per second over all requests
   -h, --help               Print this help
 ";
 
@@ -27,6 +43,9 @@ struct Args {
     models: Vec<String>,
     max_model_len: u32,
     api_key: Option<String>,
+    replica_id: Option<String>,
+    script: Option<String>,
+    timing: Timing,
 }
 
 fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, String> {
@@ -36,6 +55,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
         models: Vec::new(),
         max_model_len: DEFAULT_MAX_MODEL_LEN,
         api_key: None,
+        replica_id: None,
+        script: None,
+        timing: Timing::default(),
     };
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -71,10 +93,44 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 parsed.max_model_len = v.parse().map_err(|_| format!("invalid length `{v}`"))?;
             }
             "--api-key" => parsed.api_key = Some(value()?),
+            "--replica-id" => parsed.replica_id = Some(value()?),
+            "--script" => parsed.script = Some(value()?),
+            "--ttft-ms" => {
+                let ms = number(&flag, &value()?)?;
+                parsed.timing = parsed.timing.ttft(Duration::from_secs_f64(ms / 1000.0));
+            }
+            "--itl-ms" => {
+                let ms = number(&flag, &value()?)?;
+                parsed.timing = parsed.timing.itl(Duration::from_secs_f64(ms / 1000.0));
+            }
+            "--max-num-seqs" => {
+                let v = value()?;
+                let n: usize = v.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    format!("invalid --max-num-seqs `{v}` (a count of 1 or more)")
+                })?;
+                parsed.timing = parsed.timing.max_num_seqs(n);
+            }
+            "--decode-slowdown" => {
+                let f = number(&flag, &value()?)?;
+                parsed.timing = parsed.timing.decode_slowdown(f);
+            }
+            "--max-tokens-per-s" => {
+                let r = number(&flag, &value()?)?;
+                parsed.timing = parsed.timing.max_tokens_per_second(r);
+            }
             other => return Err(format!("unknown argument `{other}`")),
         }
     }
     Ok(Some(parsed))
+}
+
+/// A number of 0 or more, for `flag`.
+fn number(flag: &str, value: &str) -> Result<f64, String> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v >= 0.0)
+        .ok_or_else(|| format!("invalid {flag} `{value}` (a number of 0 or more)"))
 }
 
 fn main() -> ExitCode {
@@ -88,6 +144,19 @@ fn main() -> ExitCode {
             eprintln!("vllm-mock: {e}\n\n{HELP}");
             return ExitCode::from(2);
         }
+    };
+    let script = match &args.script {
+        None => None,
+        Some(path) => match std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| Script::from_json(&text).map_err(|e| e.to_string()))
+        {
+            Ok(script) => Some(script),
+            Err(e) => {
+                eprintln!("vllm-mock: {path}: {e}");
+                return ExitCode::from(2);
+            }
+        },
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -109,6 +178,10 @@ fn main() -> ExitCode {
         if let Some(key) = args.api_key {
             builder = builder.api_key(key);
         }
+        if let Some(name) = args.replica_id {
+            builder = builder.replica_id(name);
+        }
+        builder = builder.timing(args.timing);
         let mock = match builder.start().await {
             Ok(mock) => mock,
             Err(e) => {
@@ -119,6 +192,9 @@ fn main() -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        if let Some(script) = &script {
+            mock.apply_script(script);
+        }
         println!(
             "vllm-mock serving {} at {}",
             mock.models().join(", "),
@@ -163,6 +239,43 @@ mod tests {
         assert_eq!(args.port, 9000);
         assert_eq!(args.host, IpAddr::from([0, 0, 0, 0]));
         assert_eq!(args.models, ["a", "b"]);
+    }
+
+    #[test]
+    fn engine_flags_set_the_timing() {
+        let args = parse(&[
+            "--ttft-ms",
+            "50",
+            "--itl-ms=10",
+            "--max-num-seqs",
+            "32",
+            "--decode-slowdown",
+            "0.05",
+            "--max-tokens-per-s",
+            "1000",
+            "--replica-id",
+            "r1",
+            "--script",
+            "b.json",
+        ])
+        .unwrap()
+        .unwrap();
+        let want = Timing::default()
+            .ttft(Duration::from_millis(50))
+            .itl(Duration::from_millis(10))
+            .max_num_seqs(32)
+            .decode_slowdown(0.05)
+            .max_tokens_per_second(1000.0);
+        assert_eq!(args.timing, want);
+        assert_eq!(args.replica_id.as_deref(), Some("r1"));
+        assert_eq!(args.script.as_deref(), Some("b.json"));
+        for bad in [
+            &["--ttft-ms", "-1"][..],
+            &["--itl-ms", "x"],
+            &["--max-num-seqs", "0"],
+        ] {
+            assert!(parse(bad).unwrap_err().contains("invalid"), "{bad:?}");
+        }
     }
 
     #[test]

@@ -11,7 +11,7 @@ pub(crate) const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8"
 const FINISH_REASONS: [&str; 4] = ["stop", "length", "abort", "error"];
 
 /// The handlers vLLM's HTTP instrumentation leaves out.
-const UNCOUNTED: [&str; 3] = ["/metrics", "/health", "/version"];
+const UNCOUNTED: [&str; 4] = ["/metrics", "/health", "/version", "/load"];
 
 /// vLLM's `TIME_TO_FIRST_TOKEN_BUCKETS`.
 const TTFT_BUCKETS: &[f64] = &[

@@ -41,6 +41,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/health", "GET"),
     ("/version", "GET"),
     ("/metrics", "GET"),
+    ("/load", "GET"),
 ];
 
 /// A request, as routing sees it.
@@ -106,6 +107,7 @@ pub(crate) fn route(shared: &Shared, request: &Incoming<'_>) -> (Reply, Option<B
         "/v1/unload_lora_adapter" => answer(lora::unload(shared, body)),
         audio::PATH => answer(audio::transcribe(shared, content_type, body, &mut behavior)),
         "/health" => Reply::empty(),
+        "/load" => Reply::ok(&json!({"server_load": shared.server_load()})),
         "/metrics" => Reply::text(
             metrics::CONTENT_TYPE,
             shared.metrics.render(&shared.base_models()),

@@ -28,6 +28,7 @@ use crate::metrics::Metrics;
 use crate::record::RecordedRequest;
 use crate::reply::{Generation, Payload, Reply, ReplyBody};
 use crate::routes;
+use crate::script::Script;
 use crate::tokenizer;
 use crate::track::Tracker;
 
@@ -115,6 +116,33 @@ impl MockServer {
     /// to its path. Queued behaviors come before those of [`on_model`](Self::on_model).
     pub fn enqueue(&self, behavior: Behavior) {
         self.shared.state().queue.push_back(behavior);
+    }
+
+    /// Answers request number `number` (from 1) with `behavior`: the `number`-th request to
+    /// the behavior's path ([`Behavior::for_path`]), or to any path when it has none. It
+    /// comes before queued behaviors and those of [`on_model`](Self::on_model).
+    pub fn on_request(&self, number: usize, behavior: Behavior) {
+        self.shared.state().numbered.push((number, behavior));
+    }
+
+    /// Applies a [`Script`]: its models' behaviors ([`on_model`](Self::on_model)), its queue
+    /// ([`enqueue`](Self::enqueue)) and its numbered requests
+    /// ([`on_request`](Self::on_request)).
+    pub fn apply_script(&self, script: &Script) {
+        for (model, behavior) in script.models() {
+            self.on_model(model.clone(), behavior.clone());
+        }
+        for behavior in script.queue() {
+            self.enqueue(behavior.clone());
+        }
+        for (number, behavior) in script.requests() {
+            self.on_request(*number, behavior.clone());
+        }
+    }
+
+    /// Requests generating now, and requests waiting for a slot (see [`Timing`]).
+    pub fn load(&self) -> (usize, usize) {
+        (self.shared.engine.running(), self.shared.engine.waiting())
     }
 
     /// Serves `model` (it is listed by `/v1/models` from now on) and answers every request
@@ -312,6 +340,8 @@ impl MockServerBuilder {
                 behaviors: HashMap::new(),
                 adapters: Vec::new(),
                 queue: VecDeque::new(),
+                numbered: Vec::new(),
+                per_path: HashMap::new(),
                 requests: Vec::new(),
             }),
             vocab: Mutex::new(HashMap::new()),
@@ -562,6 +592,10 @@ struct State {
     adapters: Vec<Adapter>,
     behaviors: HashMap<String, Behavior>,
     queue: VecDeque<Behavior>,
+    /// Behaviors for the n-th request (to their path, or to any).
+    numbered: Vec<(usize, Behavior)>,
+    /// Requests received so far, by path.
+    per_path: HashMap<String, usize>,
     requests: Vec<RecordedRequest>,
 }
 
@@ -581,11 +615,30 @@ impl Shared {
         format!("{prefix}{}", self.hex16())
     }
 
-    /// The first queued behavior for `path`, taken out of the queue.
+    /// The behavior for this request to `path`: one for its number (counted per path and
+    /// overall), else the first queued one for `path`, taken out of the queue.
     pub(crate) fn take_queued(&self, path: &str) -> Option<Behavior> {
         let mut state = self.state();
+        let on_path = {
+            let count = state.per_path.entry(path.to_owned()).or_default();
+            *count += 1;
+            *count
+        };
+        let overall = state.requests.len();
+        let numbered = state.numbered.iter().position(|(n, b)| match &b.path {
+            Some(p) => p == path && *n == on_path,
+            None => *n == overall,
+        });
+        if let Some(i) = numbered {
+            return Some(state.numbered.remove(i).1);
+        }
         let position = state.queue.iter().position(|b| b.matches(path))?;
         state.queue.remove(position)
+    }
+
+    /// Requests in flight in the engine (running and waiting), for `/load`.
+    pub(crate) fn server_load(&self) -> usize {
+        self.engine.running() + self.engine.waiting()
     }
 
     /// The behavior of `model` for a request to `path`, if it has one.
