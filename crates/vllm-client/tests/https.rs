@@ -392,6 +392,10 @@ async fn a_certificate_another_ca_signed_is_rejected_and_not_retried() {
         let err = chat(&client).await.unwrap_err();
         assert!(err.is_connect(), "{err:?}");
         assert_eq!(err.kind(), ErrorKind::Connect);
+        assert!(
+            !err.is_retryable(),
+            "a rejected certificate is not retryable"
+        );
         assert_eq!(server.connections(), 1, "one attempt: not retried");
         assert_eq!(server.handshakes(), 0);
         assert!(server.requests().is_empty());
@@ -402,6 +406,50 @@ async fn a_certificate_another_ca_signed_is_rejected_and_not_retried() {
         // rejection was the certificate's.
         let client = builder(&server, &other).build();
         assert_eq!(chat(&client).await.unwrap().content.as_deref(), Some("hi"));
+    })
+    .await;
+}
+
+/// `VllmError::is_retryable` says what the transport did: it does not retry a certificate
+/// it rejected, nor a proxy's 407 to CONNECT, since sending again cannot help; a connect
+/// error it does retry (nothing listening) stays retryable.
+#[tokio::test]
+async fn is_retryable_is_false_for_a_rejected_certificate_and_for_a_407_from_the_proxy() {
+    bounded(async {
+        let trusted = TestCa::new("vllm-rs test CA");
+        let other = TestCa::new("some other CA");
+        let server =
+            TlsServer::always(&other.server_identity(), Answer::json(200, CHAT_JSON)).await;
+        let client = builder(&server, &trusted).max_retries(0).build();
+        let err = chat(&client).await.unwrap_err();
+        assert!(err.is_connect(), "{err:?}");
+        assert!(!err.is_retryable(), "a rejected certificate: {err:?}");
+
+        let proxy = support::proxy::Proxy::requiring("Basic dXNlcjpwYTU1d29yZA==").await;
+        let client = VllmClient::builder()
+            .base_url(server.url("127.0.0.1"))
+            .add_root_certificate(other.pem())
+            .proxy(proxy.url())
+            .max_retries(0)
+            .build();
+        let err = chat(&client).await.unwrap_err();
+        assert!(err.is_connect(), "{err:?}");
+        assert!(!err.is_retryable(), "a 407 to CONNECT: {err:?}");
+
+        // Nothing listening: a connect error worth retrying.
+        let port = {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            listener.local_addr().unwrap().port()
+        };
+        let client = VllmClient::builder()
+            .base_url(format!("https://127.0.0.1:{port}/v1"))
+            .add_root_certificate(trusted.pem())
+            .no_proxy()
+            .max_retries(0)
+            .build();
+        let err = chat(&client).await.unwrap_err();
+        assert!(err.is_connect(), "{err:?}");
+        assert!(err.is_retryable(), "a refused connection: {err:?}");
     })
     .await;
 }

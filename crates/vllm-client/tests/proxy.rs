@@ -383,6 +383,7 @@ async fn a_proxy_answering_407_to_connect_is_a_connect_error_that_is_not_retried
         let err = chat(&client, "hi").await.unwrap_err();
         assert!(err.is_connect(), "{err:?}");
         assert_eq!(err.kind(), ErrorKind::Connect);
+        assert!(!err.is_retryable(), "{err:?}");
         let shown = err.to_string();
         assert!(
             shown.contains("requires authentication"),
