@@ -434,3 +434,54 @@ async fn a_proxy_answering_407_to_a_forwarded_request_is_a_status_error_that_is_
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_proxy_that_never_answers_is_bounded_by_the_connect_timeout_and_the_timeout() {
+    bounded(async {
+        // Accepts connections, reads nothing, answers nothing.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let silent = format!("http://{}", listener.local_addr().unwrap());
+        let held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((tcp, _)) = listener.accept().await {
+                open.push(tcp);
+            }
+        });
+        let ca = TestCa::new("vllm-rs test CA");
+        let server = TlsServer::always(&ca.server_identity(), Answer::json(200, CHAT_JSON)).await;
+        let target = Server::always(Reply::json(200, CHAT_JSON)).await;
+
+        // https://: the CONNECT is part of connecting.
+        let connect_timeout = Duration::from_millis(300);
+        let client = VllmClient::builder()
+            .base_url(server.url("127.0.0.1"))
+            .add_root_certificate(ca.pem())
+            .proxy(&silent)
+            .connect_timeout(connect_timeout)
+            .max_retries(0)
+            .build();
+        let err = chat(&client, "hi").await.unwrap_err();
+        assert!(err.is_timeout() && err.is_connect(), "{err:?}");
+        assert_eq!(
+            err.timeout_kind(),
+            Some(vllm_client::TimeoutKind::Connect),
+            "{err:?}"
+        );
+
+        // http://: the proxy took the request and never answered.
+        let timeout = Duration::from_millis(300);
+        let client = VllmClient::builder()
+            .base_url(&target.base_url)
+            .proxy(&silent)
+            .timeout(timeout)
+            .max_retries(0)
+            .build();
+        let err = chat(&client, "hi").await.unwrap_err();
+        assert!(err.is_timeout(), "{err:?}");
+        assert_eq!(err.timeout_duration(), Some(timeout));
+        assert_eq!(server.connections(), 0);
+        assert!(target.requests().is_empty());
+        held.abort();
+    })
+    .await;
+}
