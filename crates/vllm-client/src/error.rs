@@ -267,12 +267,15 @@ impl VllmError {
         matches!(self.inner.kind, Kind::Decode { .. })
     }
 
-    /// Whether sending the same request again may succeed: connect errors, timeouts, and the
-    /// statuses 408, 429, 500, 502, 503 and 504. (The client already retried those as
-    /// configured before returning the error.)
+    /// Whether sending the same request again may succeed: connect errors (except a server
+    /// certificate the client rejected and a proxy asking for credentials, which fail the
+    /// same way every time), timeouts, and the statuses 408, 429, 500, 502, 503 and 504.
+    /// (The client already retried the connect errors and statuses as configured before
+    /// returning the error.)
     pub fn is_retryable(&self) -> bool {
         match &self.inner.kind {
-            Kind::Transport(e) => e.is_connect() || e.is_timeout() || e.is_retryable(),
+            // The transport's word on connect errors: it is what decided the retries.
+            Kind::Transport(e) => e.is_timeout() || e.is_retryable(),
             Kind::Status(status) => {
                 matches!(status.head.status(), 408 | 429 | 500 | 502 | 503 | 504)
             }

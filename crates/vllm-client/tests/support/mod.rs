@@ -1,5 +1,9 @@
 //! A scripted HTTP/1.1 server on `127.0.0.1:0` for the facade's tests: it records every
 //! request and answers with exactly the bytes, pieces and delays a test asks for.
+//!
+//! [`tls`] has a TLS server (HTTP/1.1 and HTTP/2) with certificates made at test time, and
+//! [`proxy`] an HTTP proxy (forwarding and `CONNECT`), both for the `https://` and proxy
+//! tests.
 #![allow(
     dead_code,
     unreachable_pub,
@@ -17,11 +21,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use vllm_client::types::{ChatCompletion, Choice};
 
+pub mod proxy;
+pub mod tls;
+
 /// A request the server received.
 #[derive(Debug, Clone)]
 pub struct Recorded {
     pub method: String,
     pub path: String,
+    /// The HTTP version it came over: `HTTP/1.1`, `HTTP/2.0`.
+    pub version: String,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
 }
@@ -243,6 +252,7 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recor
     let mut first = lines.next()?.split(' ');
     let method = first.next()?.to_owned();
     let path = first.next()?.to_owned();
+    let version = first.next()?.to_owned();
     let headers: Vec<(String, String)> = lines
         .filter(|l| !l.is_empty())
         .filter_map(|l| l.split_once(':'))
@@ -266,6 +276,7 @@ async fn read_request(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Option<Recor
     Some(Recorded {
         method,
         path,
+        version,
         headers,
         body,
     })
@@ -336,4 +347,39 @@ pub fn assert_same_answer(streamed: &ChatCompletion, whole: &ChatCompletion, wha
         };
         assert_eq!(calls(s), calls(w), "{what}");
     }
+}
+
+/// A whole chat completion answering `hi`.
+pub const CHAT_JSON: &str = r#"{"id":"c","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
+
+/// The end of a stream.
+pub const SSE_DONE: &str = "data: [DONE]\n\n";
+
+/// A chat stream event carrying these choices (JSON objects, comma-separated).
+pub fn sse_chunk(choices: &str) -> String {
+    format!(
+        "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{choices}]}}\n\n"
+    )
+}
+
+/// A chat stream event carrying `text` as content of choice 0.
+pub fn sse_content(text: &str) -> String {
+    sse_chunk(&format!(
+        r#"{{"index":0,"delta":{{"content":{}}}}}"#,
+        serde_json::Value::from(text)
+    ))
+}
+
+/// A greeting as a chat stream: the role, `Hel`, `lo`, `!`, the finish with usage, `[DONE]`.
+pub fn sse_hello() -> Vec<String> {
+    vec![
+        sse_chunk(r#"{"index":0,"delta":{"role":"assistant","content":""}}"#),
+        sse_content("Hel"),
+        sse_content("lo"),
+        sse_content("!"),
+        format!(
+            "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":1,\"model\":\"m\",\"choices\":[{{\"index\":0,\"delta\":{{}},\"finish_reason\":\"stop\"}}],\"usage\":{{\"prompt_tokens\":3,\"completion_tokens\":3,\"total_tokens\":6}}}}\n\n"
+        ),
+        SSE_DONE.to_owned(),
+    ]
 }
