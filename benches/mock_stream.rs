@@ -212,8 +212,15 @@ fn run(full: bool) -> Result<(), String> {
         .build()
         .map_err(|e| e.to_string())?;
 
-    println!("mock process: {}", std::env::var("MOCK_BIN").unwrap_or_else(|_| "this bench's own build (role `serve`)".into()));
-    println!("mock RSS before streaming: {:.1} MiB", mib(status_kib(pid, "VmRSS")));
+    println!(
+        "mock process: {}",
+        std::env::var("MOCK_BIN")
+            .unwrap_or_else(|_| "this bench's own build (role `serve`)".into())
+    );
+    println!(
+        "mock RSS before streaming: {:.1} MiB",
+        mib(status_kib(pid, "VmRSS"))
+    );
 
     // The echo of a long message, as any revision of the mock streams it.
     let message: String = (0..words).map(|i| format!("w{} ", i % 1000)).collect();
@@ -225,8 +232,13 @@ fn run(full: bool) -> Result<(), String> {
     let mut best = 0.0f64;
     let mut echo_events = 0;
     for _ in 0..runs {
-        let (events, took) =
-            runtime.block_on(stream(&transport, &url, echo_body.clone(), u64::MAX, |_| {}))?;
+        let (events, took) = runtime.block_on(stream(
+            &transport,
+            &url,
+            echo_body.clone(),
+            u64::MAX,
+            |_| {},
+        ))?;
         echo_events = events;
         best = best.max(events as f64 / took.as_secs_f64());
     }

@@ -274,10 +274,13 @@ fn encode_head(req: &DirectRequest<'_>) -> BytesMut {
     out.extend_from_slice(req.method.as_str().as_bytes());
     out.extend_from_slice(b" ");
     if req.proxy.is_some() {
-        // Absolute form for a proxy: scheme and authority before the path.
+        // Absolute form for a proxy: scheme, host and port before the path (never the
+        // URL's user information, which is not the proxy's business).
         out.extend_from_slice(b"http://");
-        if let Some(authority) = req.uri.authority() {
-            out.extend_from_slice(authority.as_str().as_bytes());
+        out.extend_from_slice(req.uri.host().unwrap_or_default().as_bytes());
+        if let Some(port) = req.uri.port() {
+            out.extend_from_slice(b":");
+            out.extend_from_slice(port.as_str().as_bytes());
         }
     }
     // Origin form: the path ("/" when empty) and the query.
@@ -1083,6 +1086,21 @@ mod tests {
             &head[..],
             b"POST http://example.test:8000/v1/chat?x=1 HTTP/1.1\r\nhost: example.test:8000\r\nproxy-authorization: Basic dTpw\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
         );
+        // The target URL's user information is not sent to the proxy.
+        let with_user: Uri = "http://user:secret@example.test:8000/v1".parse().unwrap();
+        let head = encode_head(&DirectRequest {
+            method: &Method::GET,
+            uri: &with_user,
+            headers: &HeaderMap::new(),
+            body: &Bytes::new(),
+            proxy: Some(&proxy),
+        });
+        let head = String::from_utf8(head.to_vec()).unwrap();
+        assert!(
+            head.starts_with("GET http://example.test:8000/v1 HTTP/1.1\r\n"),
+            "{head}"
+        );
+        assert!(!head.contains("secret"), "{head}");
         let uri: Uri = "http://example.test/".parse().unwrap();
         let head = encode_head(&DirectRequest {
             method: &Method::GET,
