@@ -91,10 +91,16 @@
 //!   {"type": "duration", "seconds": …}}` (the seconds of 16 kHz 16-bit mono audio); with
 //!   `stream=true`, a `transcription.chunk` per token, the finish on the last, a usage chunk
 //!   with `stream_include_usage`, then `data: [DONE]`. [`Behavior::reply`] sets the text.
-//! - **Metrics** (`GET /metrics`): Prometheus text with `vllm:request_success_total` (by
-//!   finish reason), `vllm:prompt_tokens_total`, `vllm:generation_tokens_total`,
-//!   `vllm:num_requests_running` / `_waiting` per base model, and `http_requests_total` by
-//!   route, method and status class, counted as requests are answered.
+//! - **Metrics** (`GET /metrics`): Prometheus text as vLLM names it:
+//!   `vllm:num_requests_running` / `_waiting`, `vllm:prompt_tokens_total`,
+//!   `vllm:generation_tokens_total` (tokens as they are sent), `vllm:request_success_total` by
+//!   finish reason (`abort` for a client that went away), the histograms
+//!   `vllm:time_to_first_token_seconds`, `vllm:inter_token_latency_seconds`,
+//!   `vllm:e2e_request_latency_seconds` and `vllm:request_queue_time_seconds`, per base
+//!   model, and `http_requests_total` by route, method and status class. `GET /load`:
+//!   `{"server_load": N}`, the requests running or waiting.
+//! - **`ignore_eos`**: the echo goes on, its text again and again, to `max_tokens` (finish
+//!   reason `length`), as a model without an end of sequence would: what load tests ask for.
 //! - **Others**: `GET /v1/models` (with `root`, `parent`, `max_model_len`), `POST /tokenize`
 //!   (a prompt, or messages rendered exactly as the chat endpoint renders them, so `count` is
 //!   the chat answer's `prompt_tokens`), `POST /detokenize` (ids the server has seen, and
@@ -107,6 +113,15 @@
 //! unknown model → `404` `NotFoundError`; `max_tokens` beyond the context → `400`
 //! `BadRequestError`; an unknown route → `404` `{"detail": "Not Found"}`.
 //!
+//! # A server under load
+//!
+//! [`MockServerBuilder::timing`] (or `--ttft-ms`, `--itl-ms`, `--max-num-seqs`,
+//! `--decode-slowdown`, `--max-tokens-per-s`) gives the mock a [`Timing`]: requests wait for
+//! one of `max_num_seqs` slots, spend the time to first token, then make a token every
+//! `itl`. Streams are made as the client reads them (a long one costs no memory); a client
+//! that goes away aborts its request, frees its slot and leaves the recorded request
+//! [`aborted`](RecordedRequest::aborted). [`MockServer::load`] tells what runs and waits.
+//!
 //! # Scripting
 //!
 //! A [`Behavior`] says what to answer and how to deliver it. Give one to
@@ -118,7 +133,9 @@
 //!
 //! # The binary
 //!
-//! `vllm-mock --port 8000` serves the echo model until Ctrl-C (`--help` for the options).
+//! `vllm-mock --port 8000` serves the echo model until Ctrl-C (`--help` for the options):
+//! the timing flags above, `--script FILE` for behaviors in JSON ([`Script`]), and
+//! `--replica-id NAME` for an `x-replica-id` header on every answer.
 #![deny(missing_docs)]
 
 mod audio;
