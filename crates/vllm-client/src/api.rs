@@ -764,6 +764,19 @@ impl TranscriptionBuilder {
         self
     }
 
+    /// A header of this request only; it replaces a client default header of the same
+    /// name. An invalid name or value is an error from `send()`.
+    pub fn header(mut self, name: impl AsRef<str>, value: impl AsRef<str>) -> Self {
+        self.core.header(name.as_ref(), value.as_ref());
+        self
+    }
+
+    /// Sends `X-Request-Id: id`, the id the server logs the request under.
+    pub fn request_id(mut self, id: impl AsRef<str>) -> Self {
+        self.core.request_id_header(id.as_ref());
+        self
+    }
+
     /// Sends the request and returns the transcription.
     pub async fn send(self) -> Result<Transcription, VllmError> {
         let (content_type, body) = self.body(false)?;

@@ -291,10 +291,13 @@ async fn audio_transcriptions_upload_multipart_and_stream() {
         .await;
         let client = VllmClient::new(&server.base_url);
         let audio = vec![0u8, 1, 2, 255, b'\r', b'\n'];
-        let t = client.audio.transcriptions().file("clip.wav", audio.clone()).model("whisper").language("en").send().await.unwrap();
+        let t = client.audio.transcriptions().file("clip.wav", audio.clone()).model("whisper").language("en")
+            .header("x-tenant", "t1").request_id("tr-1").send().await.unwrap();
         assert_eq!(t.text, "hello world");
         let request = &server.requests()[0];
         assert_eq!(request.path, "/v1/audio/transcriptions");
+        assert_eq!(request.header("x-tenant"), Some("t1"));
+        assert_eq!(request.header("x-request-id"), Some("tr-1"));
         let content_type = request.header("content-type").unwrap();
         let boundary = content_type.strip_prefix("multipart/form-data; boundary=").unwrap();
         let body = &request.body;
