@@ -11,6 +11,7 @@ use crate::api::{Audio, EmbeddingsApi, Lora, Models, Pooling, Server, Tokenizer}
 use crate::chat::Chat;
 use crate::completions::Completions;
 use crate::error::VllmError;
+use crate::head::ResponseHead;
 
 /// The default for [`ClientBuilder::timeout`]: 10 minutes.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -203,6 +204,36 @@ impl VllmClient {
         }
     }
 
+    /// Sends `body`, JSON as it is, with `POST` to `path` on the server, with the client's
+    /// headers, retries and timeout, and returns the answer's body as it came. `path` is
+    /// relative to the server's root: `/v1/chat/completions`, `/tokenize` (the base URL
+    /// without its `/v1`, as for every endpoint outside `/v1`).
+    ///
+    /// For endpoints this crate has no builder for, and for tools that pass request bodies
+    /// through unchanged (a batch runner): nothing is checked or parsed on the way. A status
+    /// outside `200..=299` is an error, with the server's message, as everywhere.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), vllm_client::VllmError> {
+    /// let client = vllm_client::VllmClient::new("http://localhost:8000/v1");
+    /// let answer = client
+    ///     .post_raw("/v1/chat/completions", r#"{"model":"m","messages":[{"role":"user","content":"Hi"}]}"#)
+    ///     .await?;
+    /// let json: vllm_client::Value = answer.json()?;
+    /// println!("{} ({:?})", json["choices"][0]["message"]["content"], answer.request_id());
+    /// # Ok(()) }
+    /// ```
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        body: impl Into<bytes::Bytes>,
+    ) -> Result<RawResponse, VllmError> {
+        let route = crate::request::Route::Root(path);
+        let core = crate::request::RequestCore::new(self.inner.clone(), ());
+        let (body, head) = core.post_bytes(route, body.into()).await?;
+        Ok(RawResponse { body, head })
+    }
+
     /// `wanted` tokens, lowered to [`max_tokens_for`](Self::max_tokens_for) when the context
     /// has less room.
     pub async fn clamp_max_tokens(
@@ -242,6 +273,46 @@ impl VllmClient {
         };
         change(&mut inner);
         Self::from_inner(inner)
+    }
+}
+
+/// An answer as it came: its body, not parsed, and its head
+/// ([`VllmClient::post_raw`]).
+#[derive(Debug, Clone)]
+pub struct RawResponse {
+    body: bytes::Bytes,
+    head: ResponseHead,
+}
+
+impl RawResponse {
+    /// The body, as it came.
+    pub fn body(&self) -> &bytes::Bytes {
+        &self.body
+    }
+
+    /// The body, by value.
+    pub fn into_body(self) -> bytes::Bytes {
+        self.body
+    }
+
+    /// The body parsed as JSON into `T`.
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, VllmError> {
+        crate::request::parse_body("the response", &self.body)
+    }
+
+    /// The status and headers.
+    pub fn head(&self) -> &ResponseHead {
+        &self.head
+    }
+
+    /// The response headers.
+    pub fn headers(&self) -> &http::HeaderMap {
+        self.head.headers()
+    }
+
+    /// The server's id for the request (its `x-request-id` header).
+    pub fn request_id(&self) -> Option<&str> {
+        self.head.request_id()
     }
 }
 

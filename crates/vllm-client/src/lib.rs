@@ -38,7 +38,7 @@ pub use api::{
 pub use chat::{Chat, ChatCompletionBuilder, ChatCompletions};
 pub use client::{
     ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_STREAM_IDLE_TIMEOUT,
-    DEFAULT_TIMEOUT, VllmClient,
+    DEFAULT_TIMEOUT, RawResponse, VllmClient,
 };
 pub use completions::{CompletionBuilder, CompletionResponse, Completions};
 pub use error::{ErrorKind, VllmError};

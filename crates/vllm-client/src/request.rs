@@ -347,6 +347,19 @@ impl<B: RequestBody> RequestCore<B> {
     }
 }
 
+impl RequestCore<()> {
+    /// POSTs `body`, JSON as it is, to `route` and returns the response body and head.
+    pub(crate) async fn post_bytes(
+        mut self,
+        route: Route<'_>,
+        body: Bytes,
+    ) -> Result<(Bytes, ResponseHead), VllmError> {
+        self.take_error()?;
+        let response = self.prepare(route, true)?.json(body).send().await?;
+        read(response).await
+    }
+}
+
 impl<B: StreamBody> RequestCore<B> {
     /// POSTs the body to `path` without `stream` and `stream_options` (the whole answer at
     /// once) and returns the response body and head.

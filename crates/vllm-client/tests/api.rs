@@ -360,3 +360,48 @@ async fn max_tokens_is_clamped_to_the_room_left_in_the_context() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn post_raw_sends_the_body_as_it_is_to_a_path_from_the_root() {
+    bounded(async {
+        let server = Server::start(|request, _| {
+            if request.path == "/v1/chat/completions" {
+                Reply::with_headers(
+                    200,
+                    &[
+                        ("content-type", "application/json"),
+                        ("x-request-id", "r-1"),
+                    ],
+                    r#"{"id":"x", "odd": [1,2]}"#,
+                )
+            } else {
+                Reply::json(
+                    404,
+                    r#"{"error":{"message":"no route","type":"x","code":404}}"#,
+                )
+            }
+        })
+        .await;
+        let client = VllmClient::builder()
+            .base_url(&server.base_url)
+            .header("x-team", "t")
+            .build();
+        let body = r#"{"model":"m","messages":[],"unknown":{"kept":true}}"#;
+        let answer = client.post_raw("/v1/chat/completions", body).await.unwrap();
+        assert_eq!(
+            &answer.body()[..],
+            br#"{"id":"x", "odd": [1,2]}"#,
+            "as it came"
+        );
+        assert_eq!(answer.request_id(), Some("r-1"));
+        assert_eq!(answer.json::<serde_json::Value>().unwrap()["odd"][1], 2);
+        let sent = &server.requests()[0];
+        assert_eq!(sent.body, body.as_bytes(), "as it was given");
+        assert_eq!(sent.header("content-type"), Some("application/json"));
+        assert_eq!(sent.header("x-team"), Some("t"));
+        let err = client.post_raw("/tokenize", "{}").await.unwrap_err();
+        assert_eq!(err.to_string(), "POST /tokenize: 404 Not Found: no route");
+        assert_eq!(server.requests()[1].path, "/tokenize");
+    })
+    .await;
+}
