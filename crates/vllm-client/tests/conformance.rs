@@ -820,27 +820,41 @@ async fn sixteen_concurrent_streams_on_one_client() {
 
 // --------------------------------------------------------------------------------- errors
 
-/// A typed status error whose `Display` is the server's own message.
+/// A typed status error whose `Display` names the request and the status, then gives the
+/// server's own message (`POST /v1/chat/completions: 404 Not Found: The model …`).
 fn check_status_error(e: &VllmError, status: u16, mentions: &str) {
     assert!(e.is_status(), "a status error: {e:?}");
     assert_eq!(e.status_code(), Some(status), "{e:?}");
+    let message = e.server_message().expect("the server's message");
+    assert!(
+        !message.trim_start().starts_with('{'),
+        "the message, not the JSON body: {message}"
+    );
     let shown = e.to_string();
     assert!(
-        !shown.trim_start().starts_with('{'),
-        "the message, not the JSON body: {shown}"
+        shown.starts_with("POST /v1/")
+            && shown.ends_with(&format!(" {status} {}: {message}", reason(status))),
+        "Display names the request and the status, then the server's message: {shown}"
     );
-    assert_eq!(
-        Some(shown.clone()),
-        e.server_message(),
-        "Display is the server's message"
+    assert!(
+        message.contains(mentions),
+        "{message:?} mentions {mentions:?}"
     );
-    assert!(shown.contains(mentions), "{shown:?} mentions {mentions:?}");
     assert!(
         e.body_text()
             .is_some_and(|b| b.trim_start().starts_with('{')),
         "{e:?}"
     );
     assert!(!e.is_retryable(), "{e:?}");
+}
+
+/// The reason phrase of the statuses these tests expect.
+fn reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        404 => "Not Found",
+        other => panic!("no reason phrase for {other} here"),
+    }
 }
 
 /// Sends `request` plain and streamed; both must fail with `status`.
@@ -1178,7 +1192,11 @@ async fn embeddings_are_not_served_by_the_chat_instance() {
         // The route is not mounted on a generate runner: FastAPI's `{"detail": "Not Found"}`.
         assert!(e.is_status(), "{e:?}");
         assert_eq!(e.status_code(), Some(404));
-        assert_eq!(e.to_string(), "Not Found");
+        assert_eq!(e.server_message().as_deref(), Some("Not Found"));
+        assert_eq!(
+            e.to_string(),
+            "POST /v1/embeddings: 404 Not Found: Not Found"
+        );
         assert!(e.server_error().is_some(), "{e:?}");
     })
     .await;
