@@ -13,6 +13,10 @@
 //! `smollm2-135m-embed`, override with `VLLM_CONFORMANCE_EMBED_MODEL`); without that variable
 //! they print a notice and pass, whether or not `VLLM_CONFORMANCE_URL` is set.
 //!
+//! The `validation_*` tests send vLLM's captured invalid and borderline requests
+//! (`vllm-types/tests/fixtures/vllm-0.32-cpu/validation/`) to the chat server and to an
+//! in-process `vllm_mock::MockServer`, and want the same answers from both.
+//!
 //! The tests take turns (one lock): greedy decoding on a CPU is only reproducible when the
 //! batch around a request is the same, and the server is slow (about 38 tokens/s), so requests
 //! stay small (`max_tokens` ≤ 32, except where a forced tool call needs more, and one request
@@ -820,27 +824,41 @@ async fn sixteen_concurrent_streams_on_one_client() {
 
 // --------------------------------------------------------------------------------- errors
 
-/// A typed status error whose `Display` is the server's own message.
+/// A typed status error whose `Display` names the request and the status, then gives the
+/// server's own message (`POST /v1/chat/completions: 404 Not Found: The model …`).
 fn check_status_error(e: &VllmError, status: u16, mentions: &str) {
     assert!(e.is_status(), "a status error: {e:?}");
     assert_eq!(e.status_code(), Some(status), "{e:?}");
+    let message = e.server_message().expect("the server's message");
+    assert!(
+        !message.trim_start().starts_with('{'),
+        "the message, not the JSON body: {message}"
+    );
     let shown = e.to_string();
     assert!(
-        !shown.trim_start().starts_with('{'),
-        "the message, not the JSON body: {shown}"
+        shown.starts_with("POST /v1/")
+            && shown.ends_with(&format!(" {status} {}: {message}", reason(status))),
+        "Display names the request and the status, then the server's message: {shown}"
     );
-    assert_eq!(
-        Some(shown.clone()),
-        e.server_message(),
-        "Display is the server's message"
+    assert!(
+        message.contains(mentions),
+        "{message:?} mentions {mentions:?}"
     );
-    assert!(shown.contains(mentions), "{shown:?} mentions {mentions:?}");
     assert!(
         e.body_text()
             .is_some_and(|b| b.trim_start().starts_with('{')),
         "{e:?}"
     );
     assert!(!e.is_retryable(), "{e:?}");
+}
+
+/// The reason phrase of the statuses these tests expect.
+fn reason(status: u16) -> &'static str {
+    match status {
+        400 => "Bad Request",
+        404 => "Not Found",
+        other => panic!("no reason phrase for {other} here"),
+    }
 }
 
 /// Sends `request` plain and streamed; both must fail with `status`.
@@ -1178,7 +1196,11 @@ async fn embeddings_are_not_served_by_the_chat_instance() {
         // The route is not mounted on a generate runner: FastAPI's `{"detail": "Not Found"}`.
         assert!(e.is_status(), "{e:?}");
         assert_eq!(e.status_code(), Some(404));
-        assert_eq!(e.to_string(), "Not Found");
+        assert_eq!(e.server_message().as_deref(), Some("Not Found"));
+        assert_eq!(
+            e.to_string(),
+            "POST /v1/embeddings: 404 Not Found: Not Found"
+        );
         assert!(e.server_error().is_some(), "{e:?}");
     })
     .await;
@@ -1283,6 +1305,314 @@ async fn embeddings_come_in_input_order_with_usage() {
         assert_eq!(usage.prompt_tokens, prompt_tokens, "{usage:?}");
         assert_eq!(usage.completion_tokens, 0);
         assert_eq!(usage.total_tokens, usage.prompt_tokens);
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------- validation parity
+//
+// The requests of `vllm-types/tests/fixtures/vllm-0.32-cpu/validation/` (see its README), sent
+// alike to the live server and to an in-process `vllm_mock::MockServer` (the same model id,
+// `max_model_len` 4096): both must answer with the same status and, for a refusal, with
+// vLLM's error body (`{"error": {"message", "type", "param", "code"}}`, an integer `code`)
+// carrying the same `type`, `param` and message. A drift of either side fails here.
+//
+// Every message is compared whole: none of these cases has an unstable one. The requests
+// were chosen so: a text prompt over the context is reported by vLLM as "at least
+// max_model_len + 1" tokens whatever its length (its tokenizer stops there), and the exact
+// counts are asked with token ids (`completions_err_prompt_ids_*`), which both count alike;
+// the accepted requests are compared by status only (their text is sampled).
+//
+// A request goes through the facade (`create().extra(body).send()`, `extra` being sent as it
+// is) when it is a JSON object with what the builder requires and without `stream` or
+// `stream_options` (which `send()` sets itself); otherwise (malformed JSON, another
+// `Content-Type`, a missing `messages`, …) through the transport, byte for byte.
+
+/// The folder of the validation captures, under the fixtures.
+const VALIDATION: &str = "vllm-0.32-cpu/validation";
+
+/// One request of the validation captures.
+#[derive(Debug)]
+struct ValidationCase {
+    name: String,
+    /// To `/v1/completions` (else `/v1/chat/completions`).
+    completions: bool,
+    content_type: Option<&'static str>,
+    /// The body, with the model id of `VLLM_CONFORMANCE_MODEL`.
+    body: Vec<u8>,
+}
+
+/// The `Content-Type` a case is sent with, from its name (see the folder's README).
+fn validation_content_type(name: &str) -> Option<&'static str> {
+    const SENT: &[(&str, Option<&str>)] = &[
+        ("content_type_text_plain", Some("text/plain")),
+        (
+            "content_type_form",
+            Some("application/x-www-form-urlencoded"),
+        ),
+        ("content_type_missing", None),
+        (
+            "content_type_charset",
+            Some("application/json; charset=utf-8"),
+        ),
+    ];
+    SENT.iter()
+        .find(|(suffix, _)| name.ends_with(suffix))
+        .map_or(Some("application/json"), |(_, sent)| *sent)
+}
+
+/// The validation cases whose name `wanted` picks.
+fn validation_cases(wanted: impl Fn(&str) -> bool) -> Vec<ValidationCase> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../vllm-types/tests/fixtures")
+        .join(VALIDATION);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter_map(|f| f.strip_suffix(".req.json").map(str::to_owned))
+        .filter(|name| wanted(name))
+        .collect();
+    names.sort();
+    let model = serde_json::to_string(&model()).unwrap();
+    names
+        .into_iter()
+        .map(|name| {
+            let body = support::fixture(&format!("{VALIDATION}/{name}.req.json"));
+            let body = String::from_utf8(body)
+                .unwrap()
+                .replace("\"smollm2-135m\"", &model)
+                .into_bytes();
+            ValidationCase {
+                completions: name.starts_with("completions"),
+                content_type: validation_content_type(&name),
+                body,
+                name,
+            }
+        })
+        .collect()
+}
+
+/// What a server answered: its status, and its body when it refused.
+#[derive(Debug)]
+struct Answered {
+    status: u16,
+    body: String,
+    /// How the request was sent (`facade`, `transport`).
+    via: &'static str,
+}
+
+/// The body as the facade would send it with `extra`: a JSON object with what the builder
+/// requires, and no `stream` or `stream_options`.
+fn facade_params(case: &ValidationCase) -> Option<vllm_client::Value> {
+    if case.content_type != Some("application/json") {
+        return None;
+    }
+    let body: vllm_client::Value = serde_json::from_slice(&case.body).ok()?;
+    let object = body.as_object()?;
+    let input = if case.completions {
+        "prompt"
+    } else {
+        "messages"
+    };
+    let given = |key: &str| object.get(key).is_some_and(|v| !v.is_null());
+    let stream = object.contains_key("stream") || object.contains_key("stream_options");
+    (given("model") && given(input) && !stream).then_some(body)
+}
+
+/// Sends `case` to the server of `client` (`transport` for what the facade cannot send).
+async fn send_validation_case(
+    client: &VllmClient,
+    transport: &vllm_transport::Transport,
+    case: &ValidationCase,
+) -> Answered {
+    let refused = |e: VllmError, via| {
+        let status = e
+            .status_code()
+            .unwrap_or_else(|| panic!("{}: not a status error: {e} ({e:?})", case.name));
+        Answered {
+            status,
+            body: e.body_text().unwrap_or_default().to_owned(),
+            via,
+        }
+    };
+    if let Some(params) = facade_params(case) {
+        let sent = if case.completions {
+            client
+                .completions
+                .create()
+                .extra(params)
+                .send()
+                .await
+                .map(|r| r.head().status())
+        } else {
+            client
+                .chat
+                .completions()
+                .create()
+                .extra(params)
+                .send()
+                .await
+                .map(|r| r.head().status())
+        };
+        return match sent {
+            Ok(status) => Answered {
+                status,
+                body: String::new(),
+                via: "facade",
+            },
+            Err(e) => refused(e, "facade"),
+        };
+    }
+    let path = if case.completions {
+        "/completions"
+    } else {
+        "/chat/completions"
+    };
+    let mut request = transport
+        .post(format!("{}{path}", client.base_url()))
+        .body(case.body.clone());
+    if let Some(content_type) = case.content_type {
+        request = request.header("content-type", content_type);
+    }
+    match request.send().await {
+        Ok(response) => Answered {
+            status: response.status().as_u16(),
+            body: String::new(),
+            via: "transport",
+        },
+        Err(e) if e.is_status() => Answered {
+            status: e.status().map_or(0, |s| s.as_u16()),
+            body: e
+                .body()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default(),
+            via: "transport",
+        },
+        Err(e) => panic!("{}: {e} ({e:?})", case.name),
+    }
+}
+
+/// The members of vLLM's error body: `type`, `param`, `message`, after checking its shape.
+fn error_members(answer: &Answered, who: &str) -> Result<[vllm_client::Value; 3], String> {
+    let body: vllm_client::Value = serde_json::from_str(&answer.body)
+        .map_err(|e| format!("{who}'s body is not JSON ({e}): {}", answer.body))?;
+    let error = body
+        .get("error")
+        .and_then(|e| e.as_object())
+        .filter(|_| body.as_object().is_some_and(|b| b.len() == 1))
+        .ok_or_else(|| format!("{who}'s body is not {{\"error\": {{…}}}}: {body}"))?;
+    let mut members: Vec<&str> = error.keys().map(String::as_str).collect();
+    members.sort_unstable();
+    if members != ["code", "message", "param", "type"] {
+        return Err(format!("{who}'s error has members {members:?}: {body}"));
+    }
+    if error["code"].as_u64() != Some(u64::from(answer.status)) {
+        return Err(format!(
+            "{who}'s code is not the status as an integer: {body}"
+        ));
+    }
+    if !error["message"].is_string() {
+        return Err(format!("{who}'s message is not a string: {body}"));
+    }
+    Ok([
+        error["type"].clone(),
+        error["param"].clone(),
+        error["message"].clone(),
+    ])
+}
+
+/// Sends each case `wanted` picks to the live server and to a mock; every difference is
+/// reported at once. Returns how many cases were sent.
+async fn validation_parity(client: &VllmClient, wanted: impl Fn(&str) -> bool) -> usize {
+    let mock = vllm_mock::MockServer::builder()
+        .models([model()])
+        .max_model_len(4096)
+        .start()
+        .await
+        .unwrap();
+    let mock_client = VllmClient::builder()
+        .base_url(mock.base_url())
+        .timeout_secs(30)
+        .max_retries(0)
+        .build();
+    let transport = vllm_transport::Transport::builder()
+        .max_retries(0)
+        .total_timeout(Duration::from_secs(120))
+        .build()
+        .unwrap();
+    let cases = validation_cases(wanted);
+    let mut differences = Vec::new();
+    for case in &cases {
+        let live = send_validation_case(client, &transport, case).await;
+        let mocked = send_validation_case(&mock_client, &transport, case).await;
+        let name = &case.name;
+        if live.status != mocked.status {
+            differences.push(format!(
+                "{name} (via {}): vLLM {} {}, the mock {} {}",
+                live.via, live.status, live.body, mocked.status, mocked.body
+            ));
+            continue;
+        }
+        if live.status < 400 {
+            continue;
+        }
+        match (
+            error_members(&live, "vLLM"),
+            error_members(&mocked, "the mock"),
+        ) {
+            (Ok(live_members), Ok(mock_members)) => {
+                for (i, what) in ["type", "param", "message"].iter().enumerate() {
+                    if live_members[i] != mock_members[i] {
+                        differences.push(format!(
+                            "{name} (via {}): {what}\n  vLLM:     {}\n  the mock: {}",
+                            live.via, live_members[i], mock_members[i]
+                        ));
+                    }
+                }
+            }
+            (live_shape, mock_shape) => {
+                for problem in [live_shape.err(), mock_shape.err()].into_iter().flatten() {
+                    differences.push(format!("{name}: {problem}"));
+                }
+            }
+        }
+    }
+    assert!(
+        differences.is_empty(),
+        "{} of {} cases differ:\n{}",
+        differences.len(),
+        cases.len(),
+        differences.join("\n")
+    );
+    cases.len()
+}
+
+#[tokio::test]
+async fn validation_chat_refusals_are_the_mocks() {
+    conformance(|client| async move {
+        let sent = validation_parity(&client, |name| name.starts_with("err_")).await;
+        assert!(sent >= 55, "only {sent} cases");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn validation_completion_refusals_are_the_mocks() {
+    conformance(|client| async move {
+        let sent = validation_parity(&client, |name| name.starts_with("completions_err_")).await;
+        assert!(sent >= 30, "only {sent} cases");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn validation_borderline_requests_are_accepted_by_both() {
+    conformance(|client| async move {
+        let sent = validation_parity(&client, |name| {
+            name.starts_with("ok_") || name.starts_with("completions_ok_")
+        })
+        .await;
+        assert!(sent >= 30, "only {sent} cases");
     })
     .await;
 }

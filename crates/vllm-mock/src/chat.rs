@@ -18,10 +18,7 @@ use crate::template::{
     Pieces, apply_stop, chat_prompt, fill_schema, last_user_text, owned_pieces, tool_result_answer,
 };
 use crate::tokenizer;
-use crate::validate::{
-    Kind, SAMPLING_FIELDS, check_at_least_one, check_context, check_prompt_flags, check_types,
-    parse_object, require, typed,
-};
+use crate::validate::{chat_params, chat_request, check_context, parse_object, typed};
 
 pub(crate) const PATH: &str = "/v1/chat/completions";
 
@@ -29,19 +26,6 @@ pub(crate) const PATH: &str = "/v1/chat/completions";
 const REASON_ECHO: &str = "The user wants their words back. I will repeat them exactly.";
 const REASON_TOOL_RESULT: &str = "The tool has answered. I will pass its result on.";
 const REASON_SCRIPTED: &str = "I know what to say.";
-
-/// Members of a chat request type-checked before anything else.
-const CHAT_FIELDS: &[(&str, Kind)] = &[
-    ("messages", Kind::List),
-    ("max_completion_tokens", Kind::Int),
-    ("thinking_token_budget", Kind::Int),
-    ("tools", Kind::List),
-    ("chat_template_kwargs", Kind::Object),
-    ("logprobs", Kind::Bool),
-    ("include_reasoning", Kind::Bool),
-    ("add_generation_prompt", Kind::Bool),
-    ("continue_final_message", Kind::Bool),
-];
 
 /// Answers a chat completion request. `behavior`: the queued behavior, replaced by the
 /// model's when there is none (for the delivery settings).
@@ -52,35 +36,17 @@ pub(crate) fn handle(shared: &Shared, body: &[u8], behavior: &mut Option<Behavio
 }
 
 fn chat(shared: &Shared, body: &[u8], behavior: &mut Option<Behavior>) -> Result<Reply, Reply> {
-    let body = parse_object(body)?;
-    require(&body, "messages")?;
-    check_types(&body, SAMPLING_FIELDS)?;
-    check_types(&body, CHAT_FIELDS)?;
+    let mut body = parse_object(body)?;
+    chat_request(&mut body)?;
     let (model, scripted) =
         shared.model_and_script(body.get("model").and_then(Value::as_str), PATH, behavior)?;
     if let Some(reply) = scripted {
         return Ok(reply);
     }
-    check_at_least_one(
-        &body,
-        &[
-            "n",
-            "max_tokens",
-            "max_completion_tokens",
-            "thinking_token_budget",
-        ],
-    )?;
-    check_prompt_flags(&body)?;
+    chat_params(&mut body, shared.config.max_model_len)?;
     let request: ChatCompletionRequest = typed(body)?;
     let streamed = request.stream == Some(true);
-    if request.stream_options.is_some() && !streamed {
-        return Err(Reply::bad_request(
-            Some("stream_options"),
-            "Stream options can only be defined when `stream=True`.",
-        ));
-    }
     let tools = request.tools.as_deref().unwrap_or_default();
-    check_tool_choice(&request)?;
 
     let prompt = chat_prompt(
         &request.messages,
@@ -138,29 +104,6 @@ fn chat(shared: &Shared, body: &[u8], behavior: &mut Option<Behavior>) -> Result
     } else {
         let tokens = answer.completion_tokens();
         Ok(answer.complete().generated(tracker, tokens))
-    }
-}
-
-/// vLLM's checks of `tool_choice` against `tools`.
-fn check_tool_choice(request: &ChatCompletionRequest) -> Result<(), Reply> {
-    let tools = request.tools.as_deref().unwrap_or_default();
-    let needs_tools = match &request.tool_choice {
-        Some(ToolChoice::Named(named)) => Some(named.function.name.as_str()),
-        Some(ToolChoice::Mode(ToolChoiceMode::Required)) => Some(""),
-        _ => None,
-    };
-    match needs_tools {
-        Some(_) if tools.is_empty() => Err(Reply::bad_request(
-            Some("tool_choice"),
-            "When using `tool_choice`, `tools` must be set.",
-        )),
-        Some(name) if !name.is_empty() && !tools.iter().any(|t| t.function.name == name) => {
-            Err(Reply::bad_request(
-                Some("tool_choice"),
-                "The tool specified in `tool_choice` does not match any of the specified `tools`",
-            ))
-        }
-        _ => Ok(()),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::shape::{nulls, usage, usage_with_null_details};
 use crate::template::{Pieces, apply_stop};
 use crate::tokenizer;
 use crate::validate::{
-    SAMPLING_FIELDS, check_at_least_one, check_context, check_types, parse_object, require, typed,
+    check_context, check_ids_context, completion_params, completion_request, parse_object, typed,
 };
 
 pub(crate) const PATH: &str = "/v1/completions";
@@ -85,32 +85,34 @@ fn completion(
     body: &[u8],
     behavior: &mut Option<Behavior>,
 ) -> Result<Reply, Reply> {
-    let body = parse_object(body)?;
-    require(&body, "prompt")?;
-    check_types(&body, SAMPLING_FIELDS)?;
+    let mut body = parse_object(body)?;
+    completion_request(&mut body)?;
     let (model, scripted) =
         shared.model_and_script(body.get("model").and_then(Value::as_str), PATH, behavior)?;
     if let Some(reply) = scripted {
         return Ok(reply);
     }
-    check_at_least_one(&body, &["n", "max_tokens"])?;
+    completion_params(&mut body, shared.config.max_model_len)?;
     let request: CompletionRequest = typed(body)?;
     let streamed = request.stream == Some(true);
-    if request.stream_options.is_some() && !streamed {
-        return Err(Reply::bad_request(
-            Some("stream_options"),
-            "Stream options can only be defined when `stream=True`.",
-        ));
-    }
     let prompts = prompts(shared, request.prompt.as_ref());
     if prompts.is_empty() {
         return Err(Reply::bad_request(
-            Some("prompt"),
-            "Prompt cannot be empty.",
+            None,
+            "You must pass at least one prompt",
         ));
     }
     let longest = prompts.iter().map(|p| p.tokens).max().unwrap_or(0);
-    let max_tokens = check_context(shared.config.max_model_len, longest, request.max_tokens)?;
+    let ids = matches!(
+        request.prompt,
+        Some(Prompt::Tokens(_) | Prompt::TokenBatches(_))
+    );
+    let context = if ids {
+        check_ids_context
+    } else {
+        check_context
+    };
+    let max_tokens = context(shared.config.max_model_len, longest, request.max_tokens)?;
     let stops = match &request.stop {
         Some(Stop::One(s)) => vec![s.clone()],
         Some(Stop::Many(v)) => v.clone(),

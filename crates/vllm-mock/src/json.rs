@@ -41,20 +41,87 @@ impl Formatter for PythonFormatter {
     }
 }
 
-/// A value as Python's `repr` shows it in pydantic's messages (objects as
-/// `'<dict of N items>'`, as vLLM abbreviates them).
-pub(crate) fn python_repr(value: &Value) -> String {
+/// A float as Python's `repr` (and `str`) writes it: `0.0`, `-0.5`, `1e-05`, `1e+20`, `inf`.
+pub(crate) fn python_float(value: f64) -> String {
+    if value.is_nan() {
+        return "nan".into();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    // The shortest digits that read back as `value`, and the power of ten of the first.
+    let exp_form = format!("{:e}", value.abs());
+    let (mantissa, exponent) = exp_form.split_once('e').unwrap_or((&exp_form, "0"));
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let exponent: i32 = exponent.parse().unwrap_or(0);
+    let sign = if value.is_sign_negative() { "-" } else { "" };
+    if value == 0.0 {
+        return format!("{sign}0.0");
+    }
+    if (-4..16).contains(&exponent) {
+        // Positional, with at least one digit after the point.
+        let point = exponent + 1;
+        let text = if point <= 0 {
+            format!("0.{}{digits}", "0".repeat(point.unsigned_abs() as usize))
+        } else {
+            let point = point as usize;
+            let (int, frac) = if digits.len() > point {
+                (digits[..point].to_owned(), digits[point..].to_owned())
+            } else {
+                (format!("{digits:0<point$}"), String::from("0"))
+            };
+            format!("{int}.{frac}")
+        };
+        format!("{sign}{text}")
+    } else {
+        let (first, rest) = digits.split_at(1);
+        let mantissa = if rest.is_empty() {
+            first.to_owned()
+        } else {
+            format!("{first}.{rest}")
+        };
+        let exp_sign = if exponent < 0 { '-' } else { '+' };
+        format!("{sign}{mantissa}e{exp_sign}{:02}", exponent.unsigned_abs())
+    }
+}
+
+/// A JSON number as Python reads and shows it: an integer as is, anything else as a float.
+pub(crate) fn python_number(n: &serde_json::Number) -> String {
+    if n.is_i64() || n.is_u64() {
+        n.to_string()
+    } else {
+        python_float(n.as_f64().unwrap_or(f64::NAN))
+    }
+}
+
+/// A value as Python's `str` shows it, as parsed from JSON: a string as it is, `None`,
+/// `True`, numbers as Python writes them, lists and dicts as their `repr`.
+pub(crate) fn python_display(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => python_literal(other),
+    }
+}
+
+/// A value as Python's `repr` shows it, in full (dicts too).
+fn python_literal(value: &Value) -> String {
     match value {
         Value::Null => "None".into(),
         Value::Bool(true) => "True".into(),
         Value::Bool(false) => "False".into(),
-        Value::Number(n) => n.to_string(),
+        Value::Number(n) => python_number(n),
         Value::String(s) => python_str(s),
         Value::Array(items) => {
-            let items: Vec<String> = items.iter().map(python_repr).collect();
+            let items: Vec<String> = items.iter().map(python_literal).collect();
             format!("[{}]", items.join(", "))
         }
-        Value::Object(map) => python_str(&format!("<dict of {} items>", map.len())),
+        Value::Object(map) => {
+            let members: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", python_str(k), python_literal(v)))
+                .collect();
+            format!("{{{}}}", members.join(", "))
+        }
     }
 }
 
@@ -132,11 +199,37 @@ mod tests {
     }
 
     #[test]
-    fn python_reprs() {
-        assert_eq!(python_repr(&json!("abc")), "'abc'");
-        assert_eq!(python_repr(&json!("it's")), "\"it's\"");
-        assert_eq!(python_repr(&json!({"a": 1, "b": 2})), "'<dict of 2 items>'");
-        assert_eq!(python_repr(&json!([1, true, null])), "[1, True, None]");
+    fn python_floats() {
+        for (value, text) in [
+            (0.0, "0.0"),
+            (-0.0, "-0.0"),
+            (-0.5, "-0.5"),
+            (2.0, "2.0"),
+            (-1.0, "-1.0"),
+            (0.1, "0.1"),
+            (123.456, "123.456"),
+            (0.0001, "0.0001"),
+            (0.00001, "1e-05"),
+            (-1e-7, "-1e-07"),
+            (1e15, "1000000000000000.0"),
+            (1e16, "1e+16"),
+            (1e20, "1e+20"),
+            (1.5e300, "1.5e+300"),
+            (f64::INFINITY, "inf"),
+            (f64::NAN, "nan"),
+        ] {
+            assert_eq!(python_float(value), text, "{value}");
+        }
+    }
+
+    #[test]
+    fn python_str_of_json_values() {
+        assert_eq!(python_display(&json!("x")), "x");
+        assert_eq!(python_display(&json!(5)), "5");
+        assert_eq!(python_display(&json!(5.0)), "5.0");
+        assert_eq!(python_display(&json!(null)), "None");
+        assert_eq!(python_display(&json!([1, "a"])), "[1, 'a']");
+        assert_eq!(python_display(&json!({"a": true})), "{'a': True}");
     }
 
     #[test]

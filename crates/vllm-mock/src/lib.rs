@@ -108,10 +108,18 @@
 //!
 //! # Validation
 //!
-//! As vLLM answers: invalid JSON, a missing or mistyped member → `400` with pydantic's
-//! message under `{"error": {"message", "type": "Bad Request", "param", "code": 400}}`; an
-//! unknown model → `404` `NotFoundError`; `max_tokens` beyond the context → `400`
-//! `BadRequestError`; an unknown route → `404` `{"detail": "Not Found"}`.
+//! The mock refuses what vLLM 0.32 refuses, with vLLM's status, error body and message (the
+//! chat and completion cases are checked against captures of the real server, and against
+//! the live server by the conformance suite): a `Content-Type` other than
+//! `application/json`, invalid JSON, a missing or mistyped member → `400` with pydantic's
+//! messages (every failing member, values coerced as pydantic's lax mode does) under
+//! `{"error": {"message", "type": "Bad Request", "param", "code": 400}}`; values vLLM
+//! refuses (sampling parameters out of range, `n > 1` with `temperature: 0`, a `tool_choice`
+//! without matching `tools`, too many logprobs, empty stop strings, a prompt longer than the
+//! context, `max_tokens` above the context length) → `400` `BadRequestError` with vLLM's
+//! message and `param`; an unknown model → `404` `NotFoundError`; an unknown route → `404`
+//! `{"detail": "Not Found"}`. A prompt plus `max_tokens` beyond the context is accepted,
+//! as vLLM 0.32 does: the output stops at the end of the context.
 //!
 //! # A server under load
 //!

@@ -19,7 +19,7 @@ use serde_json::Value;
 
 use crate::behavior::{Behavior, error_type};
 use crate::engine::{Admission, Engine};
-use crate::json::python_repr;
+use crate::json::{python_display, python_str};
 use crate::shape::{detail_body, error_body, status_code};
 use crate::track::Tracker;
 
@@ -178,12 +178,45 @@ impl Reply {
         input: &Value,
         ctx: Option<&str>,
     ) -> Reply {
-        let ctx = ctx.map_or(String::new(), |c| format!(", 'ctx': {c}"));
-        let message = format!(
-            "1 validation error:\n  {{'type': '{kind}', 'loc': '{loc}', 'msg': '{msg}', 'input': {}{ctx}}}",
-            python_repr(input)
-        );
-        Reply::error(400, "Bad Request", Some(loc), &message)
+        Reply::validation_errors(&[FieldError {
+            kind: kind.to_owned(),
+            loc: loc.to_owned(),
+            msg: msg.to_owned(),
+            input: input.clone(),
+            ctx: ctx.map(str::to_owned),
+        }])
+    }
+
+    /// The `400` vLLM sends for a body that failed validation with `errors` (at least one),
+    /// as its handler words it: `N validation errors:` and each error on a line, at most 10
+    /// of them, with `param` the location of the first.
+    pub(crate) fn validation_errors(errors: &[FieldError]) -> Reply {
+        let lines: Vec<String> = errors
+            .iter()
+            .take(MAX_REPORTED_ERRORS)
+            .map(FieldError::line)
+            .collect();
+        let param = errors.first().map(|e| e.loc.as_str());
+        Reply::validation_lines(errors.len(), &lines, param)
+    }
+
+    /// vLLM's `400` for a request whose `Content-Type` is not `application/json`.
+    pub(crate) fn unsupported_media_type() -> Reply {
+        let line = "Unsupported Media Type: Only 'application/json' is allowed".to_owned();
+        Reply::validation_lines(1, &[line], None)
+    }
+
+    fn validation_lines(count: usize, lines: &[String], param: Option<&str>) -> Reply {
+        let label = if count == 1 { "error" } else { "errors" };
+        let mut message = format!("{count} validation {label}:\n");
+        for line in lines {
+            message.push_str(&format!("  {line}\n"));
+        }
+        if count > lines.len() {
+            message.push_str(&format!("  ...and {} more {label}\n", count - lines.len()));
+        }
+        let message = message.trim_end();
+        Reply::error(400, "Bad Request", param, message)
     }
 
     /// FastAPI's `{"detail": …}` with `status`.
@@ -199,6 +232,81 @@ impl Reply {
             payload: Payload::Custom(content_type.to_owned(), Bytes::from(body.to_owned())),
             generation: None,
         }
+    }
+}
+
+/// How many errors vLLM lists in a validation error's message (it counts the rest).
+const MAX_REPORTED_ERRORS: usize = 10;
+/// How much of an offending input vLLM shows.
+const MAX_INPUT_CHARS: usize = 200;
+/// How much of one error vLLM shows.
+const MAX_ERROR_CHARS: usize = 1000;
+
+/// One of pydantic's validation errors: its type, where (`body.messages.0.role`), its
+/// message, the offending input and pydantic's `ctx` (already as Python writes it).
+#[derive(Debug, Clone)]
+pub(crate) struct FieldError {
+    pub(crate) kind: String,
+    pub(crate) loc: String,
+    pub(crate) msg: String,
+    pub(crate) input: Value,
+    pub(crate) ctx: Option<String>,
+}
+
+impl FieldError {
+    pub(crate) fn new(
+        kind: &str,
+        loc: impl Into<String>,
+        msg: impl Into<String>,
+        input: &Value,
+    ) -> Self {
+        FieldError {
+            kind: kind.to_owned(),
+            loc: loc.into(),
+            msg: msg.into(),
+            input: input.clone(),
+            ctx: None,
+        }
+    }
+
+    pub(crate) fn with_ctx(mut self, ctx: impl Into<String>) -> Self {
+        self.ctx = Some(ctx.into());
+        self
+    }
+
+    /// The error as vLLM's handler writes it: the `str` of its dict, the input summarized
+    /// (lists and dicts by their size, anything else as its `str`, long ones cut).
+    fn line(&self) -> String {
+        let ctx = self
+            .ctx
+            .as_ref()
+            .map_or(String::new(), |c| format!(", 'ctx': {c}"));
+        let text = format!(
+            "{{'type': {}, 'loc': {}, 'msg': {}, 'input': {}{ctx}}}",
+            python_str(&self.kind),
+            python_str(&self.loc),
+            python_str(&self.msg),
+            python_str(&summarize_input(&self.input)),
+        );
+        truncate(&text, MAX_ERROR_CHARS)
+    }
+}
+
+/// vLLM's stand-in for an error's input: `<list of N items>`, `<dict of N items>`, or the
+/// value's `str`, cut after 200 characters.
+fn summarize_input(value: &Value) -> String {
+    match value {
+        Value::Array(items) => format!("<list of {} items>", items.len()),
+        Value::Object(map) => format!("<dict of {} items>", map.len()),
+        other => truncate(&python_display(other), MAX_INPUT_CHARS),
+    }
+}
+
+/// `text` cut after `max` characters, marked as cut.
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}...[truncated]", &text[..at]),
+        None => text.to_owned(),
     }
 }
 

@@ -17,7 +17,8 @@ use crate::shape::{nulls, usage_with_null_details};
 use crate::template::chat_prompt;
 use crate::tokenizer;
 use crate::validate::{
-    Kind, check_prompt_flags, check_types, parse_input_object, parse_object, require, typed,
+    Kind, check_content_type, check_prompt_flags, check_types, parse_input_object, parse_object,
+    require, typed,
 };
 use crate::{audio, chat, completions, lora, metrics, pooling};
 
@@ -42,6 +43,23 @@ const ROUTES: &[(&str, &str)] = &[
     ("/version", "GET"),
     ("/metrics", "GET"),
     ("/load", "GET"),
+];
+
+/// The routes whose body vLLM only reads as JSON (`Content-Type: application/json`).
+const JSON_ROUTES: &[&str] = &[
+    chat::PATH,
+    completions::PATH,
+    "/v1/embeddings",
+    "/tokenize",
+    "/detokenize",
+    "/pooling",
+    "/classify",
+    "/score",
+    "/rerank",
+    "/v1/rerank",
+    "/v2/rerank",
+    "/v1/load_lora_adapter",
+    "/v1/unload_lora_adapter",
 ];
 
 /// A request, as routing sees it.
@@ -89,6 +107,11 @@ pub(crate) fn route(shared: &Shared, request: &Incoming<'_>) -> (Reply, Option<B
     // HEAD is answered like GET, as Starlette does.
     if method != allowed && !(allowed == "GET" && method == "HEAD") {
         return (Reply::detail(405, "Method Not Allowed"), behavior);
+    }
+    if JSON_ROUTES.contains(&path) {
+        if let Err(reply) = check_content_type(content_type) {
+            return (reply, behavior);
+        }
     }
     let reply = match path {
         chat::PATH => chat::handle(shared, body, &mut behavior),

@@ -340,33 +340,37 @@ async fn invalid_requests_get_vllms_errors() {
         assert_eq!(status, 400);
         assert_eq!(body, fixture_body("think/extra_bad_type.http"));
 
-        // The prompt and the output together beyond the context.
+        // The prompt and the output together beyond the context: vLLM clamps the output to
+        // what the context leaves; a prompt longer than the context is refused.
         let small = MockServer::builder().max_model_len(10).start().await.unwrap();
         let got = raw(small.addr(), "POST", "/v1/chat/completions", Some(r#"{"messages":[{"role":"user","content":"hi"}],"max_tokens":5}"#)).await;
-        assert_eq!(got.status, 400);
-        assert!(got.error().message().contains("maximum context length is 10 tokens"), "{}", got.text());
+        assert_eq!(got.status, 200, "{}", got.text());
+        let usage = &got.json()["usage"];
+        assert_eq!(usage["total_tokens"].as_u64().map(|t| t <= 10), Some(true), "{usage}");
         let got = raw(small.addr(), "POST", "/v1/chat/completions", Some(r#"{"messages":[{"role":"user","content":"a b c d e f"}]}"#)).await;
         assert_eq!(got.status, 400);
+        assert!(got.error().message().contains("maximum context length is 10 tokens"), "{}", got.text());
+        assert_eq!(got.error().param(), Some("input_tokens"));
 
         for (body, param) in [
-            (r#"{"messages":[{"role":"user","content":"hi"}],"n":0}"#, "n"),
-            (r#"{"messages":[{"role":"user","content":"hi"}],"max_tokens":0}"#, "max_tokens"),
-            (r#"{"messages":"hi"}"#, "body.messages"),
-            (r#"{"messages":[{"role":"user","content":"hi"}],"stream":"yes"}"#, "body.stream"),
-            (r#"{"messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":true}}"#, "stream_options"),
-            (r#"{"messages":[{"role":"user","content":"hi"}],"tool_choice":"required"}"#, "tool_choice"),
-            (r#"[1, 2]"#, "body"),
-            ("", "body"),
+            (r#"{"messages":[{"role":"user","content":"hi"}],"n":0}"#, None),
+            (r#"{"messages":[{"role":"user","content":"hi"}],"max_tokens":0}"#, Some("max_tokens")),
+            (r#"{"messages":"hi"}"#, Some("body.messages")),
+            (r#"{"messages":[{"role":"user","content":"hi"}],"stream":"maybe"}"#, Some("body.stream")),
+            (r#"{"messages":[{"role":"user","content":"hi"}],"stream_options":{"include_usage":true}}"#, Some("stream_options")),
+            (r#"{"messages":[{"role":"user","content":"hi"}],"tool_choice":"required"}"#, Some("tool_choice")),
+            (r#"[1, 2]"#, Some("body")),
+            ("", Some("body")),
         ] {
             let got = raw(mock.addr(), "POST", "/v1/chat/completions", Some(body)).await;
             assert_eq!(got.status, 400, "{body}: {}", got.text());
-            assert_eq!(got.error().param(), Some(param), "{body}: {}", got.text());
+            assert_eq!(got.error().param(), param, "{body}: {}", got.text());
             assert_eq!(got.error().code().and_then(|c| c.as_u16()), Some(400));
         }
 
         let (status, error, _) = post("/v1/completions", r#"{"model":"echo"}"#).await;
         assert_eq!(status, 400);
-        assert_eq!(error.param(), Some("body.prompt"));
+        assert_eq!(error.param(), Some("prompt"));
         let (status, _, _) = post("/v1/completions", r#"{"model":"nope","prompt":"x"}"#).await;
         assert_eq!(status, 404);
 

@@ -236,9 +236,11 @@ async fn invalid_transcription_requests_get_vllms_errors() {
         let got = post(content_type, body).await;
         assert_eq!(got.status, 400);
         assert_eq!(got.error().param(), Some("body.file"));
+        // vLLM's handler shows every input as its `str` (`'None'`), as the chat captures
+        // in `validation/` show for other inputs.
         assert_eq!(
             got.error().message(),
-            "1 validation error:\n  {'type': 'missing', 'loc': 'body.file', 'msg': 'Field required', 'input': None}"
+            "1 validation error:\n  {'type': 'missing', 'loc': 'body.file', 'msg': 'Field required', 'input': 'None'}"
         );
 
         let (content_type, body) = multipart(&[("file", "not a file")], None);

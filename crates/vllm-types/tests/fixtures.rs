@@ -119,6 +119,36 @@ const BAD_REQUESTS: &[(&str, &str)] = &[
     ("extra_bad_type", "invalid type: string \"abc\""),
 ];
 
+/// vLLM's answers to invalid (and borderline valid) requests: every refusal is vLLM's error
+/// body with an integer `code` equal to the status, every acceptance a response that parses.
+#[test]
+fn every_validation_capture_parses_and_round_trips() {
+    let dir = "vllm-0.32-cpu/validation";
+    let mut checked = 0;
+    for entry in fs::read_dir(fixtures().join(dir)).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        let Some(stem) = name.strip_suffix(".http") else {
+            continue;
+        };
+        let rel = format!("{dir}/{name}");
+        let (status, body) = http(&rel);
+        if status >= 400 {
+            let e: ErrorResponse = round_trip(&rel, &body);
+            assert!(!e.message().is_empty(), "{rel}: empty message");
+            assert!(e.error_type().is_some(), "{rel}: no type");
+            assert_eq!(
+                e.code().and_then(|c| c.as_u16()),
+                Some(status),
+                "{rel}: an integer code, the status"
+            );
+        } else {
+            check_response(&rel, stem, &body);
+        }
+        checked += 1;
+    }
+    assert!(checked >= 120, "only {checked} validation captures checked");
+}
+
 #[test]
 fn every_fixture_parses_and_round_trips() {
     let mut checked = 0;

@@ -111,6 +111,26 @@ pub async fn raw_bytes(
     parse_response(&bytes)
 }
 
+/// POSTs `body` as it is, with `content_type` (none when `None`), and reads the whole response.
+pub async fn raw_post(
+    addr: SocketAddr,
+    path: &str,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> RawResponse {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let mut head = format!("POST {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n");
+    if let Some(content_type) = content_type {
+        head.push_str(&format!("content-type: {content_type}\r\n"));
+    }
+    head.push_str(&format!("content-length: {}\r\n\r\n", body.len()));
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body).await.unwrap();
+    let mut bytes = Vec::new();
+    stream.read_to_end(&mut bytes).await.unwrap();
+    parse_response(&bytes)
+}
+
 /// A `multipart/form-data` body with `fields` and, when given, a file part `file`
 /// (`(filename, bytes)`); with its content type.
 pub fn multipart(fields: &[(&str, &str)], file: Option<(&str, &[u8])>) -> (String, Vec<u8>) {
