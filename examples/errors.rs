@@ -9,6 +9,7 @@ mod common;
 use std::time::Duration;
 
 use vllm_client::{VllmClient, VllmError, json};
+use vllm_mock::Behavior;
 
 fn describe(what: &str, result: Result<vllm_client::ChatCompletionResponse, VllmError>) {
     match result {
@@ -28,7 +29,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let common::Setup {
         client,
         model,
-        mock: _mock,
+        mock,
     } = common::setup().await?;
     let ask = |client: &VllmClient, model: &str| {
         client
@@ -52,11 +53,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build();
     describe("unreachable server", ask(&unreachable, &model).send().await);
 
-    // A deadline far too short for any answer.
+    // A deadline far too short for the answer. The embedded mock answers in well under a
+    // millisecond (tokio's timer resolution), so it is told to take a second over this one.
+    if let Some(mock) = &mock {
+        mock.enqueue(Behavior::new().delay(Duration::from_secs(1)));
+    }
     describe(
         "timeout",
         ask(&client, &model)
-            .timeout(Duration::from_micros(1))
+            .timeout(Duration::from_millis(1))
             .send()
             .await,
     );
