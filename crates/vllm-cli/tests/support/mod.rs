@@ -1,0 +1,80 @@
+//! Running the `vllm-rs` binary in tests: bounded in time, its output captured.
+#![allow(dead_code, unreachable_pub)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt as _;
+use tokio::process::{Child, Command};
+
+/// The longest any one run of the binary may take in a test.
+pub const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+/// A `vllm-rs` command with a clean environment for the server settings.
+pub fn vllm_rs(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vllm-rs"));
+    command
+        .args(args)
+        .env_remove("VLLM_BASE_URL")
+        .env_remove("VLLM_API_KEY")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Runs `command` to the end, with `stdin` as its input.
+pub async fn run(mut command: Command, stdin: Option<&[u8]>) -> Output {
+    if stdin.is_some() {
+        command.stdin(Stdio::piped());
+    }
+    let mut child = command.spawn().expect("vllm-rs starts");
+    if let Some(bytes) = stdin {
+        let mut pipe = child.stdin.take().expect("stdin is piped");
+        pipe.write_all(bytes).await.expect("stdin takes the input");
+        drop(pipe);
+    }
+    tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
+        .await
+        .expect("vllm-rs finishes in time")
+        .expect("vllm-rs runs")
+}
+
+/// Starts `command` without waiting for it.
+pub fn start(mut command: Command) -> Child {
+    command.spawn().expect("vllm-rs starts")
+}
+
+/// Sends SIGINT to a running child.
+pub fn interrupt(child: &Child) {
+    let pid = child.id().expect("the child runs") as libc::pid_t;
+    // SAFETY: `kill` only sends a signal to the process we started; no memory is shared.
+    let sent = unsafe { libc::kill(pid, libc::SIGINT) };
+    assert_eq!(sent, 0, "SIGINT sent");
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A fresh directory for one test (removed by the test when it passes).
+pub fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vllm-rs-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a temp dir");
+    dir
+}
+
+/// How many whole lines `path` holds (0 if it does not exist).
+pub fn line_count(path: &Path) -> usize {
+    std::fs::read(path)
+        .map(|b| b.iter().filter(|c| **c == b'\n').count())
+        .unwrap_or(0)
+}
