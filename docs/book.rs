@@ -29,6 +29,9 @@ pub mod deployment {}
 #[doc = include_str!("src/testing.md")]
 pub mod testing {}
 
+#[doc = include_str!("src/cli.md")]
+pub mod cli {}
+
 #[doc = include_str!("src/performance.md")]
 pub mod performance {}
 

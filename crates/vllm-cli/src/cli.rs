@@ -105,7 +105,8 @@ pub(crate) struct RunBatchArgs {
 
     /// The batch input, one request per line in the OpenAI batch format:
     /// {"custom_id", "method": "POST", "url", "body"}, for the urls /v1/chat/completions,
-    /// /v1/completions, /v1/embeddings, /v1/score and /v1/rerank. `-` reads stdin.
+    /// /v1/completions, /v1/embeddings, /v1/score and /v1/rerank (and /score, /rerank).
+    /// A body without "model" gets --model (default: the server's first). `-` reads stdin.
     #[arg(short = 'i', long = "input-file", value_name = "IN.jsonl")]
     pub(crate) input: String,
 

@@ -18,7 +18,9 @@ pub(crate) async fn connect(args: &ServerArgs) -> Result<Server, String> {
     let (base_url, mock) = match args.base_url.as_deref().filter(|u| !u.trim().is_empty()) {
         Some(url) => (url.to_owned(), None),
         None => {
-            let mock = MockServer::start()
+            let mock = MockServer::builder()
+                .record_requests(false)
+                .start()
                 .await
                 .map_err(|e| format!("cannot start the embedded vllm-mock: {e}"))?;
             eprintln!(

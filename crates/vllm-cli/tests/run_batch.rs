@@ -738,3 +738,27 @@ async fn without_a_server_it_says_so_and_uses_the_embedded_mock() {
     assert_eq!(stdout(&output).lines().count(), 1);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The README's example batch runs as it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_example_batch_runs() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../examples/batch/requests.jsonl"
+    );
+    let dir = temp_dir("example");
+    let out = dir.join("results.jsonl");
+    let output = run(
+        vllm_rs(&["run-batch", "-i", example, "-o", out.to_str().unwrap()]),
+        None,
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let results = results(&out);
+    assert_eq!(results.len(), 5);
+    assert_eq!(
+        results["capital-fr"]["response"]["body"]["choices"][0]["message"]["content"],
+        "What is the capital of France?"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -33,6 +33,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/pooling", "POST"),
     ("/classify", "POST"),
     ("/score", "POST"),
+    ("/v1/score", "POST"),
     ("/rerank", "POST"),
     ("/v1/rerank", "POST"),
     ("/v2/rerank", "POST"),
@@ -55,6 +56,7 @@ const JSON_ROUTES: &[&str] = &[
     "/pooling",
     "/classify",
     "/score",
+    "/v1/score",
     "/rerank",
     "/v1/rerank",
     "/v2/rerank",
@@ -122,7 +124,7 @@ pub(crate) fn route(shared: &Shared, request: &Incoming<'_>) -> (Reply, Option<B
         "/detokenize" => answer(detokenize(shared, body)),
         "/pooling" => answer(pooling::pool(shared, body, &mut behavior)),
         "/classify" => answer(pooling::classify(shared, body, &mut behavior)),
-        "/score" => answer(pooling::score(shared, body, &mut behavior)),
+        "/score" | "/v1/score" => answer(pooling::score(shared, body, &mut behavior)),
         "/rerank" | "/v1/rerank" | "/v2/rerank" => {
             answer(pooling::rerank(shared, path, body, &mut behavior))
         }

@@ -165,14 +165,17 @@ impl MockServer {
         self.shared.models()
     }
 
-    /// Every request received so far, in order.
+    /// Every request received so far, in order (none if the server was built with
+    /// [`record_requests(false)`](MockServerBuilder::record_requests)).
     pub fn requests(&self) -> Vec<RecordedRequest> {
         self.shared.state().requests.clone()
     }
 
     /// Forgets the requests received so far.
     pub fn clear_requests(&self) {
-        self.shared.state().requests.clear();
+        let mut state = self.shared.state();
+        state.requests.clear();
+        state.received = 0;
     }
 
     /// How many [`enqueue`](Self::enqueue)d behaviors have not answered a request yet.
@@ -227,6 +230,7 @@ pub struct MockServerBuilder {
     api_key: Option<String>,
     timing: Timing,
     replica_id: Option<String>,
+    record: bool,
 }
 
 impl Default for MockServerBuilder {
@@ -248,6 +252,7 @@ impl MockServerBuilder {
             api_key: None,
             timing: Timing::default(),
             replica_id: None,
+            record: true,
         }
     }
 
@@ -308,6 +313,14 @@ impl MockServerBuilder {
         self
     }
 
+    /// Whether to record every request for [`MockServer::requests`] (default: yes). A
+    /// server that takes millions of requests (a load test, a benchmark) and is never asked
+    /// for them should not: the record grows with every request.
+    pub fn record_requests(mut self, record: bool) -> Self {
+        self.record = record;
+        self
+    }
+
     /// Binds the address and starts serving on a thread of its own.
     pub async fn start(self) -> io::Result<MockServer> {
         let listener = std::net::TcpListener::bind(self.addr)?;
@@ -342,6 +355,8 @@ impl MockServerBuilder {
                 queue: VecDeque::new(),
                 numbered: Vec::new(),
                 per_path: HashMap::new(),
+                received: 0,
+                record: self.record,
                 requests: Vec::new(),
             }),
             vocab: Mutex::new(HashMap::new()),
@@ -462,8 +477,13 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<ReplyBo
     let content_type = recorded.header("content-type").map(str::to_owned);
     let index = {
         let mut state = shared.state();
-        state.requests.push(recorded);
-        state.requests.len() - 1
+        state.received += 1;
+        if state.record {
+            state.requests.push(recorded);
+            Some(state.requests.len() - 1)
+        } else {
+            None
+        }
     };
 
     let (mut reply, behavior) = routes::route(
@@ -484,7 +504,9 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<ReplyBo
     }
     let mut pacing = None;
     if let Some(mut generation) = reply.generation.take() {
-        generation.tracker.set_request(index);
+        if let Some(index) = index {
+            generation.tracker.set_request(index);
+        }
         if matches!(reply.payload, Payload::Stream(_)) {
             // The body paces its events.
             pacing = Some((shared.engine.clone(), generation.tracker));
@@ -596,6 +618,10 @@ struct State {
     numbered: Vec<(usize, Behavior)>,
     /// Requests received so far, by path.
     per_path: HashMap<String, usize>,
+    /// Requests received so far (since the last `clear_requests`).
+    received: usize,
+    /// Whether requests are recorded.
+    record: bool,
     requests: Vec<RecordedRequest>,
 }
 
@@ -624,7 +650,7 @@ impl Shared {
             *count += 1;
             *count
         };
-        let overall = state.requests.len();
+        let overall = state.received;
         let numbered = state.numbered.iter().position(|(n, b)| match &b.path {
             Some(p) => p == path && *n == on_path,
             None => *n == overall,

@@ -371,3 +371,29 @@ async fn tokenize_counts_what_chat_counts_as_prompt_tokens() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_server_that_keeps_no_record_still_counts_requests() {
+    bounded(async {
+        let mock = MockServer::builder()
+            .record_requests(false)
+            .start()
+            .await
+            .unwrap();
+        mock.on_request(2, Behavior::error(503, "the second one"));
+        let body = json!({"model": "echo", "prompt": "hi"});
+        assert_eq!(
+            post(&mock, "/v1/completions", body.clone()).await.status,
+            200
+        );
+        assert_eq!(
+            post(&mock, "/v1/completions", body.clone()).await.status,
+            503
+        );
+        assert_eq!(post(&mock, "/v1/completions", body).await.status, 200);
+        assert!(mock.requests().is_empty());
+        let score = json!({"model": "echo", "text_1": "a", "text_2": "b"});
+        assert_eq!(post(&mock, "/v1/score", score).await.status, 200);
+    })
+    .await;
+}

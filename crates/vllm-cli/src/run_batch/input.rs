@@ -10,13 +10,16 @@ use std::path::PathBuf;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-/// The urls a batch line may name.
-pub(crate) const URLS: [&str; 5] = [
+/// The urls a batch line may name (the OpenAI batch format's, and vLLM's scoring routes
+/// with and without `/v1`, as vLLM's run-batch takes them).
+pub(crate) const URLS: [&str; 7] = [
     "/v1/chat/completions",
     "/v1/completions",
     "/v1/embeddings",
     "/v1/score",
     "/v1/rerank",
+    "/score",
+    "/rerank",
 ];
 
 /// A batch line as the OpenAI batch format has it.
