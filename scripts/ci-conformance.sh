@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The conformance suite against a real vLLM server: installs it (once; reused from the cache
 # dir afterwards), starts the chat instance and the embeddings (pooling) instance on free
-# loopback ports, runs `cargo test -p vllm-client --test conformance` against them, and always
+# loopback ports, runs `cargo test -p vllm-client --test conformance` (and vllm-cli's) against them, and always
 # stops both servers. Exits non-zero when any step fails.
 #
 #   scripts/ci-conformance.sh [extra cargo test arguments, e.g. -- --nocapture]
@@ -91,4 +91,7 @@ test_time=$SECONDS
 VLLM_CONFORMANCE_URL="http://127.0.0.1:$chat_port/v1" \
   VLLM_CONFORMANCE_EMBED_URL="http://127.0.0.1:$embed_port/v1" \
   cargo test -p vllm-client --locked --test conformance "$@"
+VLLM_CONFORMANCE_URL="http://127.0.0.1:$chat_port/v1" \
+  VLLM_CONFORMANCE_EMBED_URL="http://127.0.0.1:$embed_port/v1" \
+  cargo test -p vllm-cli --locked --test conformance "$@"
 echo "suite ran in $((SECONDS - test_time)) s"

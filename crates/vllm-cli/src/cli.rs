@@ -27,7 +27,14 @@ pub(crate) enum Command {
     Complete(CompleteArgs),
     /// Run a batch file in the OpenAI batch format: every line once, resumable, in vLLM's
     /// output format.
-    #[command(name = "run-batch")]
+    #[command(
+        name = "run-batch",
+        after_help = "Exit codes: 0 every line succeeded; 1 the output is complete but some lines are \
+                      errors (or invalid lines were skipped); 2 invalid input or usage, nothing \
+                      sent; 130 interrupted (Ctrl-C: the requests in flight are finished and \
+                      written; a second Ctrl-C exits at once). A rerun with the same output \
+                      file does the rest."
+    )]
     RunBatch(RunBatchArgs),
 }
 

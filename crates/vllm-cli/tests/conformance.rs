@@ -1,0 +1,189 @@
+//! `vllm-rs run-batch` against a real vLLM server: a small batch, run whole and run again
+//! after SIGKILL, gives the same answers, and vLLM's errors become error lines.
+//!
+//! Runs when `VLLM_CONFORMANCE_URL` is the base URL of a vLLM chat server (as
+//! `scripts/ci-conformance.sh` starts it: `scripts/vllm-server.sh start PORT chat`); otherwise
+//! it prints a notice and passes. `VLLM_CONFORMANCE_EMBED_URL` adds an embeddings batch
+//! against the pooling server.
+//!
+//! Greedy decoding on a CPU is only reproducible when the batch around a request is the same,
+//! so the runs here send one request at a time (`--max-concurrency 1`).
+#![cfg(unix)]
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use support::{line_count, run, start, stderr, temp_dir, vllm_rs};
+
+const LINES: usize = 16;
+
+fn server(variable: &str) -> Option<String> {
+    let url = std::env::var(variable)
+        .ok()
+        .filter(|u| !u.trim().is_empty());
+    if url.is_none() {
+        eprintln!("{variable} is not set: skipping the run-batch conformance test");
+    }
+    url
+}
+
+/// The output by `custom_id`, with what varies between runs (ids, timestamps) taken out.
+fn results(path: &Path) -> BTreeMap<String, Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut by_id = BTreeMap::new();
+    for line in text.lines() {
+        let mut value: Value = serde_json::from_str(line).unwrap();
+        let custom_id = value["custom_id"].as_str().unwrap().to_owned();
+        let object = value.as_object_mut().unwrap();
+        object.remove("id");
+        if let Some(response) = object.get_mut("response").and_then(Value::as_object_mut) {
+            response.remove("request_id");
+            if let Some(body) = response.get_mut("body").and_then(Value::as_object_mut) {
+                body.remove("id");
+                body.remove("created");
+            }
+        }
+        assert!(
+            by_id.insert(custom_id.clone(), value).is_none(),
+            "{custom_id} twice"
+        );
+    }
+    by_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_killed_and_rerun_matches_an_uninterrupted_one_on_vllm() {
+    let Some(url) = server("VLLM_CONFORMANCE_URL") else {
+        return;
+    };
+    let dir = temp_dir("conformance");
+    let mut lines: Vec<String> = (0..LINES)
+        .map(|i| {
+            format!(
+                r#"{{"custom_id":"chat-{i}","method":"POST","url":"/v1/chat/completions","body":{{"messages":[{{"role":"user","content":"Name a colour, number {i}."}}],"temperature":0,"max_tokens":8}}}}"#
+            )
+        })
+        .collect();
+    lines.push(r#"{"custom_id":"cmpl","method":"POST","url":"/v1/completions","body":{"prompt":"The capital of France is","temperature":0,"max_tokens":6}}"#.into());
+    lines.push(r#"{"custom_id":"missing-model","method":"POST","url":"/v1/chat/completions","body":{"model":"no-such-model","messages":[{"role":"user","content":"x"}]}}"#.into());
+    lines.push(r#"{"custom_id":"bad-temperature","method":"POST","url":"/v1/chat/completions","body":{"messages":[{"role":"user","content":"x"}],"temperature":-1}}"#.into());
+    let input = dir.join("in.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let input = input.to_str().unwrap().to_owned();
+    let total = lines.len();
+    let batch = |out: &Path| {
+        vllm_rs(&[
+            "run-batch",
+            "-i",
+            &input,
+            "-o",
+            out.to_str().unwrap(),
+            "--base-url",
+            &url,
+            "--max-concurrency",
+            "1",
+            "--sync-every",
+            "1",
+        ])
+    };
+
+    let whole = dir.join("whole.jsonl");
+    let output = run(batch(&whole), None).await;
+    // Two lines are vLLM's refusals: the output is complete, with errors.
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let expected = results(&whole);
+    assert_eq!(expected.len(), total);
+    let missing = &expected["missing-model"];
+    assert_eq!(missing["response"]["status_code"], 404);
+    assert_eq!(missing["error"]["error"]["type"], "NotFoundError");
+    let bad = &expected["bad-temperature"];
+    assert_eq!(bad["response"]["status_code"], 400);
+    assert!(
+        bad["error"]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("temperature must be non-negative, got -1.0."),
+        "{bad}"
+    );
+    for i in 0..LINES {
+        let line = &expected[&format!("chat-{i}")];
+        assert_eq!(line["response"]["status_code"], 200, "{line}");
+        assert_eq!(line["response"]["body"]["object"], "chat.completion");
+        assert_eq!(line["response"]["body"]["usage"]["completion_tokens"], 8);
+    }
+    assert_eq!(
+        expected["cmpl"]["response"]["body"]["object"],
+        "text_completion"
+    );
+
+    // Killed once part-way, then run again.
+    let out = dir.join("out.jsonl");
+    let mut child = start(batch(&out));
+    let deadline = tokio::time::Instant::now() + support::RUN_LIMIT;
+    while line_count(&out) < LINES / 2 && child.try_wait().unwrap().is_none() {
+        assert!(tokio::time::Instant::now() < deadline, "no progress");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let killed_at = line_count(&out);
+    assert!(killed_at < total, "the run finished before the kill");
+    let output = run(batch(&out), None).await;
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(results(&out), expected, "killed after {killed_at} lines");
+    assert_eq!(line_count(&out), total);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_embeddings_score_and_rerank_batch_on_vllm() {
+    let Some(url) = server("VLLM_CONFORMANCE_EMBED_URL") else {
+        return;
+    };
+    let dir = temp_dir("conformance-embed");
+    let input = dir.join("in.jsonl");
+    let mut lines: Vec<String> = (0..4)
+        .map(|i| {
+            format!(
+                r#"{{"custom_id":"e-{i}","method":"POST","url":"/v1/embeddings","body":{{"input":"sentence {i}"}}}}"#
+            )
+        })
+        .collect();
+    lines.push(r#"{"custom_id":"score","method":"POST","url":"/v1/score","body":{"text_1":"a cat","text_2":["a dog","a car"]}}"#.into());
+    lines.push(r#"{"custom_id":"rerank","method":"POST","url":"/v1/rerank","body":{"query":"a cat","documents":["a dog","a car"]}}"#.into());
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let out = dir.join("out.jsonl");
+    let output = run(
+        vllm_rs(&[
+            "run-batch",
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--base-url",
+            &url,
+        ]),
+        None,
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let results = results(&out);
+    assert_eq!(results.len(), 6);
+    for i in 0..4 {
+        let line = &results[&format!("e-{i}")];
+        let vector = &line["response"]["body"]["data"][0]["embedding"];
+        assert!(vector.as_array().is_some_and(|v| !v.is_empty()), "{line}");
+    }
+    let scores = &results["score"]["response"]["body"]["data"];
+    assert_eq!(scores.as_array().map(Vec::len), Some(2), "{scores}");
+    assert!(scores[0]["score"].is_f64());
+    let ranked = &results["rerank"]["response"]["body"]["results"];
+    assert_eq!(ranked.as_array().map(Vec::len), Some(2), "{ranked}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
