@@ -13,13 +13,11 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
 
-use support::{line_count, run, start, stderr, temp_dir, vllm_rs};
+use support::{line_count, results, run, start, stderr, temp_dir, vllm_rs};
 
 const LINES: usize = 16;
 
@@ -31,30 +29,6 @@ fn server(variable: &str) -> Option<String> {
         eprintln!("{variable} is not set: skipping the run-batch conformance test");
     }
     url
-}
-
-/// The output by `custom_id`, with what varies between runs (ids, timestamps) taken out.
-fn results(path: &Path) -> BTreeMap<String, Value> {
-    let text = std::fs::read_to_string(path).unwrap();
-    let mut by_id = BTreeMap::new();
-    for line in text.lines() {
-        let mut value: Value = serde_json::from_str(line).unwrap();
-        let custom_id = value["custom_id"].as_str().unwrap().to_owned();
-        let object = value.as_object_mut().unwrap();
-        object.remove("id");
-        if let Some(response) = object.get_mut("response").and_then(Value::as_object_mut) {
-            response.remove("request_id");
-            if let Some(body) = response.get_mut("body").and_then(Value::as_object_mut) {
-                body.remove("id");
-                body.remove("created");
-            }
-        }
-        assert!(
-            by_id.insert(custom_id.clone(), value).is_none(),
-            "{custom_id} twice"
-        );
-    }
-    by_id
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

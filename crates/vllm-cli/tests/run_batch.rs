@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::io::ErrorKind;
 use std::net::TcpListener;
 use std::path::Path;
@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 use vllm_mock::{Behavior, MockServer, Timing};
 
-use support::{interrupt, line_count, run, start, stderr, stdout, temp_dir, vllm_rs};
+use support::{interrupt, line_count, results, run, start, stderr, stdout, temp_dir, vllm_rs};
 
 /// A greedy chat request line.
 fn chat_line(i: usize) -> String {
@@ -28,38 +28,6 @@ fn write_input(dir: &Path, lines: impl IntoIterator<Item = String>) -> String {
     text.push('\n');
     std::fs::write(&path, text).unwrap();
     path.to_str().unwrap().to_owned()
-}
-
-/// The output lines by `custom_id`, each checked to be a whole JSON object, with what varies
-/// between runs (ids, timestamps) taken out. Fails on a `custom_id` seen twice.
-fn results(path: &Path) -> BTreeMap<String, Value> {
-    let text = std::fs::read_to_string(path).unwrap();
-    assert!(
-        text.is_empty() || text.ends_with('\n'),
-        "the output ends with a whole line"
-    );
-    let mut by_id = BTreeMap::new();
-    for (n, line) in text.lines().enumerate() {
-        let mut value: Value = serde_json::from_str(line)
-            .unwrap_or_else(|e| panic!("output line {} is not JSON ({e}): {line}", n + 1));
-        let id = value["id"].as_str().expect("an id").to_owned();
-        assert!(id.starts_with("vllm-rs-"), "{id}");
-        let custom_id = value["custom_id"].as_str().expect("a custom_id").to_owned();
-        let object = value.as_object_mut().unwrap();
-        object.remove("id");
-        if let Some(response) = object.get_mut("response").and_then(Value::as_object_mut) {
-            response.remove("request_id");
-            if let Some(body) = response.get_mut("body").and_then(Value::as_object_mut) {
-                body.remove("id");
-                body.remove("created");
-            }
-        }
-        assert!(
-            by_id.insert(custom_id.clone(), value).is_none(),
-            "custom_id {custom_id} is in the output twice"
-        );
-    }
-    by_id
 }
 
 fn base(mock: &MockServer) -> String {

@@ -1,10 +1,12 @@
 //! Running the `vllm-rs` binary in tests: bounded in time, its output captured.
 #![allow(dead_code, unreachable_pub)]
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
 
+use serde_json::Value;
 use tokio::io::AsyncWriteExt as _;
 use tokio::process::{Child, Command};
 
@@ -77,4 +79,36 @@ pub fn line_count(path: &Path) -> usize {
     std::fs::read(path)
         .map(|b| b.iter().filter(|c| **c == b'\n').count())
         .unwrap_or(0)
+}
+
+/// The output lines by `custom_id`, each checked to be a whole JSON object, with what varies
+/// between runs (ids, timestamps) taken out. Fails on a `custom_id` seen twice.
+pub fn results(path: &Path) -> BTreeMap<String, Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    assert!(
+        text.is_empty() || text.ends_with('\n'),
+        "the output ends with a whole line"
+    );
+    let mut by_id = BTreeMap::new();
+    for (n, line) in text.lines().enumerate() {
+        let mut value: Value = serde_json::from_str(line)
+            .unwrap_or_else(|e| panic!("output line {} is not JSON ({e}): {line}", n + 1));
+        let id = value["id"].as_str().expect("an id").to_owned();
+        assert!(id.starts_with("vllm-rs-"), "{id}");
+        let custom_id = value["custom_id"].as_str().expect("a custom_id").to_owned();
+        let object = value.as_object_mut().unwrap();
+        object.remove("id");
+        if let Some(response) = object.get_mut("response").and_then(Value::as_object_mut) {
+            response.remove("request_id");
+            if let Some(body) = response.get_mut("body").and_then(Value::as_object_mut) {
+                body.remove("id");
+                body.remove("created");
+            }
+        }
+        assert!(
+            by_id.insert(custom_id.clone(), value).is_none(),
+            "custom_id {custom_id} is in the output twice"
+        );
+    }
+    by_id
 }
