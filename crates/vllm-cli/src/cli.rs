@@ -36,6 +36,10 @@ pub(crate) enum Command {
                       file does the rest."
     )]
     RunBatch(RunBatchArgs),
+    /// Benchmark a server: `vllm-rs bench serve` loads it as `vllm bench serve` does (same
+    /// flags, same result file) and measures the client too.
+    #[command(subcommand)]
+    Bench(crate::bench::args::BenchCommand),
 }
 
 /// The server every subcommand talks to.

@@ -3,7 +3,9 @@
 //! - `vllm-rs chat`: a streaming conversation (or one answer to stdin);
 //! - `vllm-rs complete`: the legacy completions endpoint;
 //! - `vllm-rs run-batch -i IN.jsonl -o OUT.jsonl`: the OpenAI batch format, every line once,
-//!   resumable after a crash, in vLLM's output format.
+//!   resumable after a crash, in vLLM's output format;
+//! - `vllm-rs bench serve`: a load generator with `vllm bench serve`'s flags and result file,
+//!   that measures its own lag and CPU beside the server.
 //!
 //! Every subcommand goes through `vllm-client` (no HTTP of its own) to the server named by
 //! `--base-url` / `VLLM_BASE_URL`, or to an embedded `vllm-mock` when none is named.
@@ -14,6 +16,7 @@
 //! The binary is a thin `main` over [`run`], which the benchmarks call too.
 #![deny(missing_docs)]
 
+mod bench;
 mod chat;
 mod cli;
 mod complete;
@@ -58,6 +61,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             Command::Chat(args) => chat::run(args).await,
             Command::Complete(args) => complete::run(args).await,
             Command::RunBatch(args) => run_batch::run(args).await,
+            Command::Bench(command) => bench::run(command).await,
         }
     })
 }

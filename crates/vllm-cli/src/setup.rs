@@ -1,6 +1,6 @@
 //! The server a subcommand talks to: the one named, or an embedded vllm-mock.
 
-use vllm_client::VllmClient;
+use vllm_client::{ClientBuilder, VllmClient};
 use vllm_mock::MockServer;
 
 use crate::cli::ServerArgs;
@@ -15,6 +15,15 @@ pub(crate) struct Server {
 /// Connects to `--base-url` (or `VLLM_BASE_URL`), or starts an embedded vllm-mock and says so
 /// on stderr.
 pub(crate) async fn connect(args: &ServerArgs) -> Result<Server, String> {
+    connect_with(args, |builder| builder).await
+}
+
+/// [`connect`], with the client's settings changed by `shape` (a benchmark wants no
+/// retries).
+pub(crate) async fn connect_with(
+    args: &ServerArgs,
+    shape: impl FnOnce(ClientBuilder) -> ClientBuilder,
+) -> Result<Server, String> {
     let (base_url, mock) = match args.base_url.as_deref().filter(|u| !u.trim().is_empty()) {
         Some(url) => (url.to_owned(), None),
         None => {
@@ -36,7 +45,7 @@ pub(crate) async fn connect(args: &ServerArgs) -> Result<Server, String> {
     if let Some(key) = &args.api_key {
         builder = builder.api_key(key);
     }
-    let client = builder.try_build().map_err(|e| e.to_string())?;
+    let client = shape(builder).try_build().map_err(|e| e.to_string())?;
     Ok(Server {
         client,
         _mock: mock,

@@ -16,7 +16,6 @@ mod support;
 use std::path::Path;
 use std::time::Duration;
 
-
 use support::{line_count, results, run, start, stderr, temp_dir, vllm_rs};
 
 const LINES: usize = 16;

@@ -149,6 +149,7 @@
 mod audio;
 mod behavior;
 mod chat;
+mod clock;
 mod completions;
 mod engine;
 mod json;

@@ -337,7 +337,7 @@ pub(crate) struct ReplyBody {
     event: usize,
     /// The bytes of the body sent so far.
     sent: usize,
-    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
+    sleep: Option<Pin<Box<crate::clock::Sleep>>>,
     pacing: Option<Pacing>,
     exact_len: Option<u64>,
 }
@@ -366,6 +366,10 @@ struct Pacing {
     held: Option<(Bytes, u32)>,
     /// Whether `held` has waited its decode time.
     waited: bool,
+    /// When the last token was due (the end of the prefill, before the first): tokens are
+    /// timed from it, not from when the previous one went out, so that the timer's lateness
+    /// does not add up over a stream.
+    clock: Option<tokio::time::Instant>,
 }
 
 impl ReplyBody {
@@ -417,6 +421,7 @@ impl ReplyBody {
                 prefilled: false,
                 held: None,
                 waited: false,
+                clock: None,
             }),
             exact_len: None,
         };
@@ -467,8 +472,10 @@ impl ReplyBody {
             if !pacing.prefilled {
                 pacing.prefilled = true;
                 let ttft = pacing.engine.timing.ttft_time();
+                let until = tokio::time::Instant::now() + ttft;
+                pacing.clock = Some(until);
                 if !ttft.is_zero() {
-                    self.sleep = Some(Box::pin(tokio::time::sleep(ttft)));
+                    self.sleep = Some(Box::pin(crate::clock::sleep_until(until)));
                     return Poll::Ready(());
                 }
             }
@@ -506,7 +513,7 @@ impl ReplyBody {
                 if let Some(until) = pacing.decode_until(tokens) {
                     pacing.held = Some((event, tokens));
                     pacing.waited = true;
-                    self.sleep = Some(Box::pin(tokio::time::sleep_until(until)));
+                    self.sleep = Some(Box::pin(crate::clock::sleep_until(until)));
                     return Poll::Ready(());
                 }
             }
@@ -525,19 +532,20 @@ impl ReplyBody {
 }
 
 impl Pacing {
-    /// When `tokens` more tokens may go out, if that is later than now: after their decode
-    /// time (for tokens after the first) and the server's rate cap.
-    fn decode_until(&self, tokens: u32) -> Option<tokio::time::Instant> {
+    /// When `tokens` more tokens may go out, if that is later than now: their decode time
+    /// (for tokens after the first) after the last token was due, and the server's rate cap.
+    fn decode_until(&mut self, tokens: u32) -> Option<tokio::time::Instant> {
         let now = tokio::time::Instant::now();
         let decode = if self.tracker.has_tokens() {
             self.engine.decode_time(tokens)
         } else {
             Duration::ZERO
         };
-        let mut until = now + decode;
+        let mut until = self.clock.unwrap_or(now) + decode;
         if let Some(at) = self.engine.reserve(tokens) {
             until = until.max(at);
         }
+        self.clock = Some(until);
         (until > now).then_some(until)
     }
 }
@@ -583,7 +591,9 @@ impl Body for ReplyBody {
                 None => return Poll::Ready(None),
                 Some(Part::Data(bytes)) => return Poll::Ready(Some(Ok(Frame::data(bytes)))),
                 Some(Part::Delay(delay)) => {
-                    this.sleep = Some(Box::pin(tokio::time::sleep(delay)));
+                    this.sleep = Some(Box::pin(crate::clock::sleep_until(
+                        tokio::time::Instant::now() + delay,
+                    )));
                 }
                 Some(Part::Flush) => {
                     // Pending makes the connection write out what it holds; come back at once.

@@ -530,17 +530,17 @@ async fn generate_whole(engine: &Arc<Engine>, generation: Generation) {
     tracker.admitted(slot);
     let ttft = engine.timing.ttft_time();
     if !ttft.is_zero() {
-        tokio::time::sleep(ttft).await;
+        crate::clock::sleep_until(tokio::time::Instant::now() + ttft).await;
     }
     if tokens > 0 {
         if let Some(at) = engine.reserve(tokens) {
-            tokio::time::sleep_until(at).await;
+            crate::clock::sleep_until(at).await;
         }
         tracker.tokens(1);
         let rest = tokens - 1;
         let decode = engine.decode_time(rest);
         if !decode.is_zero() {
-            tokio::time::sleep(decode).await;
+            crate::clock::sleep_until(tokio::time::Instant::now() + decode).await;
         }
         tracker.decoded(rest, decode.checked_div(rest).unwrap_or_default());
     }

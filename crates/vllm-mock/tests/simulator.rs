@@ -91,7 +91,8 @@ async fn requests_beyond_the_slots_wait_in_line_and_the_metrics_add_up() {
             ttfts.push(ttft);
         }
         assert_eq!(most_running, SLOTS, "the slots filled up");
-        assert!(most_waiting >= STREAMS - SLOTS - 8, "{most_waiting} waited at most");
+        // How many wait at once depends on how fast the client sends: at least a wave's worth.
+        assert!(most_waiting >= SLOTS, "{most_waiting} waited at most");
         // Every request waits its prefill; a request beyond the first 32 also waits for a
         // slot to free, which takes a whole request (prefill and 4 more tokens) at least.
         ttfts.sort();
