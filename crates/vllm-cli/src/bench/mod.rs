@@ -7,6 +7,7 @@
 
 pub(crate) mod args;
 mod dataset;
+mod html;
 mod request;
 mod result;
 mod run;
@@ -218,7 +219,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
 
     let mut interrupted = false;
     let mut any_success = false;
-    let mut runs: Vec<(Point, Outcome)> = Vec::new();
+    let mut runs: Vec<(Config, Outcome, Ordered)> = Vec::new();
     for (n, point) in points.iter().enumerate() {
         if points.len() > 1 {
             eprintln!(
@@ -288,12 +289,25 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             })?;
         }
         interrupted = outcome.interrupted;
-        runs.push((*point, outcome));
+        runs.push((config, outcome, report.json));
         if interrupted {
             break;
         }
     }
     ctrl_c.abort();
+    if let Some(path) = &args.html_report {
+        let views: Vec<html::RunView<'_>> = runs
+            .iter()
+            .map(|(config, outcome, json)| html::RunView {
+                config,
+                outcome,
+                json,
+            })
+            .collect();
+        html::write(path, &views)
+            .map_err(|e| (exit::partial(), format!("cannot write {}: {e}", path.display())))?;
+        eprintln!("vllm-rs bench serve: report in {}", path.display());
+    }
     if interrupted {
         return Ok(exit::interrupted());
     }
