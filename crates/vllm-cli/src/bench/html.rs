@@ -17,5 +17,8 @@ pub(crate) struct RunView<'a> {
 /// Writes the report of `runs` to `path`.
 pub(crate) fn write(path: &Path, runs: &[RunView<'_>]) -> std::io::Result<()> {
     let _ = runs;
-    std::fs::write(path, "<!doctype html><title>vllm-rs bench</title><p>TODO</p>\n")
+    std::fs::write(
+        path,
+        "<!doctype html><title>vllm-rs bench</title><p>TODO</p>\n",
+    )
 }

@@ -304,8 +304,12 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
                 json,
             })
             .collect();
-        html::write(path, &views)
-            .map_err(|e| (exit::partial(), format!("cannot write {}: {e}", path.display())))?;
+        html::write(path, &views).map_err(|e| {
+            (
+                exit::partial(),
+                format!("cannot write {}: {e}", path.display()),
+            )
+        })?;
         eprintln!("vllm-rs bench serve: report in {}", path.display());
     }
     if interrupted {

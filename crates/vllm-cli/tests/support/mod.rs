@@ -28,6 +28,12 @@ pub fn vllm_rs(args: &[&str]) -> Command {
     command
 }
 
+/// A `vllm-rs` command from one line of arguments separated by spaces (none may contain
+/// one).
+pub fn vllm_rs_line(line: &str) -> Command {
+    vllm_rs(&line.split_whitespace().collect::<Vec<_>>())
+}
+
 /// Runs `command` to the end, with `stdin` as its input.
 pub async fn run(mut command: Command, stdin: Option<&[u8]>) -> Output {
     if stdin.is_some() {
