@@ -7,58 +7,15 @@
 
 mod support;
 
-use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::de::{Deserializer as _, MapAccess, Visitor};
 use serde_json::Value;
 use vllm_mock::{Behavior, MockServer, Timing};
 
-use support::{interrupt, run, start, stderr, stdout, temp_dir, vllm_rs_line};
-
-/// A JSON object's members in file order.
-fn ordered(text: &str) -> Vec<(String, Value)> {
-    struct Members;
-    impl<'de> Visitor<'de> for Members {
-        type Value = Vec<(String, Value)>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a JSON object")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-            let mut members = Vec::new();
-            while let Some(member) = map.next_entry::<String, Value>()? {
-                members.push(member);
-            }
-            Ok(members)
-        }
-    }
-    serde_json::Deserializer::from_str(text)
-        .deserialize_map(Members)
-        .unwrap()
-}
-
-/// The JSON type of `value`, telling integers from floats as Python's `json` writes them.
-fn kind(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(_) => "bool".into(),
-        Value::Number(n) if n.is_f64() => "float".into(),
-        Value::Number(_) => "int".into(),
-        Value::String(_) => "str".into(),
-        Value::Array(items) => format!("[{}]", items.first().map_or("".into(), kind)),
-        Value::Object(_) => "object".into(),
-    }
-}
-
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/vllm-bench")
-            .join(name),
-    )
-    .unwrap()
-}
+use support::{
+    assert_same_shape, fixture, interrupt, run, start, stderr, stdout, temp_dir, vllm_rs_line,
+};
 
 /// The table between vLLM's title and closing lines, each row cut to its label.
 fn table_labels(text: &str) -> Vec<String> {
@@ -106,23 +63,6 @@ async fn bench(url: &str, dir: &Path, name: &str, flags: &str) -> (String, Strin
         std::fs::read_to_string(dir.join(name)).unwrap(),
         stdout(&output),
     )
-}
-
-fn assert_same_shape(ours: &str, theirs: &str, what: &str) {
-    let ours = ordered(ours);
-    let theirs = ordered(theirs);
-    let our_keys: Vec<&str> = ours
-        .iter()
-        .map(|(k, _)| k.as_str())
-        .filter(|k| *k != "vllm_rs")
-        .collect();
-    let their_keys: Vec<&str> = theirs.iter().map(|(k, _)| k.as_str()).collect();
-    assert_eq!(our_keys, their_keys, "{what}: the keys");
-    for ((key, ours), (_, theirs)) in ours.iter().filter(|(k, _)| k != "vllm_rs").zip(&theirs) {
-        assert_eq!(kind(ours), kind(theirs), "{what}: the type of {key}");
-    }
-    // vllm-rs's own measurements come last, under one key.
-    assert_eq!(ours.last().unwrap().0, "vllm_rs");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,6 +20,10 @@ use support::{line_count, results, run, start, stderr, temp_dir, vllm_rs};
 
 const LINES: usize = 16;
 
+/// The tests take turns: a batch killed and rerun must see the same batches on the server
+/// as the run it is compared with.
+static TURNS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn server(variable: &str) -> Option<String> {
     let url = std::env::var(variable)
         .ok()
@@ -35,6 +39,7 @@ async fn a_batch_killed_and_rerun_matches_an_uninterrupted_one_on_vllm() {
     let Some(url) = server("VLLM_CONFORMANCE_URL") else {
         return;
     };
+    let _turn = TURNS.lock().await;
     let dir = temp_dir("conformance");
     let mut lines: Vec<String> = (0..LINES)
         .map(|i| {
@@ -119,6 +124,7 @@ async fn an_embeddings_score_and_rerank_batch_on_vllm() {
     let Some(url) = server("VLLM_CONFORMANCE_EMBED_URL") else {
         return;
     };
+    let _turn = TURNS.lock().await;
     let dir = temp_dir("conformance-embed");
     let input = dir.join("in.jsonl");
     let mut lines: Vec<String> = (0..4)
@@ -158,5 +164,52 @@ async fn an_embeddings_score_and_rerank_batch_on_vllm() {
     assert!(scores[0]["score"].is_f64());
     let ranked = &results["rerank"]["response"]["body"]["results"];
     assert_eq!(ranked.as_array().map(Vec::len), Some(2), "{ranked}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `vllm-rs bench serve` against vLLM writes the result file vLLM's own `bench serve` writes
+/// (the capture `chat-random-detailed.json` was made with the same flags against the same
+/// server): the same keys, order and JSON types, which is what vLLM's sweep and plotting
+/// tools read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_serve_on_vllm_writes_vllms_result_file() {
+    let Some(url) = server("VLLM_CONFORMANCE_URL") else {
+        return;
+    };
+    let _turn = TURNS.lock().await;
+    let dir = temp_dir("conformance-bench");
+    let output = run(
+        support::vllm_rs_line(&format!(
+            "bench serve --base-url {url} --backend openai-chat --endpoint /v1/chat/completions \
+             --dataset-name random --num-prompts 6 --random-input-len 32 --random-output-len 8 \
+             --request-rate inf --max-concurrency 2 --seed 1 --save-result --save-detailed \
+             --percentile-metrics ttft,tpot,itl,e2el --metric-percentiles 50,90,99 \
+             --goodput ttft:5000 tpot:500 --scrape-metrics \
+             --result-dir {} --result-filename chat.json",
+            dir.display()
+        )),
+        None,
+    )
+    .await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let ours = std::fs::read_to_string(dir.join("chat.json")).unwrap();
+    support::assert_same_shape(
+        &ours,
+        &support::fixture("chat-random-detailed.json"),
+        "against vLLM",
+    );
+    let result: serde_json::Value = serde_json::from_str(&ours).unwrap();
+    assert_eq!(result["completed"], 6, "{result}");
+    // Exact prompt lengths through vLLM's /tokenize: 32 tokens, plus the chat template's.
+    let lens = result["input_lens"].as_array().unwrap();
+    assert!(lens.iter().all(|l| l == &lens[0]), "{lens:?}");
+    assert_eq!(result["output_lens"], serde_json::json!([8, 8, 8, 8, 8, 8]));
+    // The server's view from its /metrics, beside the client's.
+    let server = &result["vllm_rs"]["server"];
+    assert!(server["mean_ttft_ms"].as_f64().unwrap() > 0.0, "{server}");
+    assert!(
+        server["mean_ttft_ms"].as_f64().unwrap() <= result["mean_ttft_ms"].as_f64().unwrap() + 1.0,
+        "the server cannot see a first token later than the client: {server}"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

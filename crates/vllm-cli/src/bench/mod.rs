@@ -12,6 +12,7 @@ mod request;
 mod result;
 mod run;
 mod schedule;
+mod scrape;
 mod stats;
 
 use std::io::{IsTerminal as _, Write as _};
@@ -243,9 +244,18 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         };
         let progress = Arc::new(Progress::default());
         let bar = progress_bar(&args, &progress);
+        let scraper = if args.scrape_metrics {
+            Some(scrape::start(&client).await)
+        } else {
+            None
+        };
         let outcome = run::run(&client, &settings, &dataset, &load, &progress, &stop)
             .await
             .map_err(usage)?;
+        let server_view = match scraper {
+            Some(scraper) => Some(scraper.finish().await),
+            None => None,
+        };
         if let Some((bar, ticker)) = bar {
             ticker.abort();
             bar.finish_and_clear();
@@ -267,7 +277,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
             save_detailed: args.save_detailed,
             date: result::local_date(),
         };
-        let report = result::report(&config, &outcome, &dataset.notes);
+        let report = result::report(&config, &outcome, &dataset.notes, server_view.as_ref());
         println!("{}", report.table);
         any_success |= outcome.results.iter().any(|m| m.success);
         if args.save_result || args.append_result {

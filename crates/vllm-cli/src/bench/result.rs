@@ -13,6 +13,7 @@ use super::args::Backend;
 use super::request::Measured;
 use super::run::Outcome;
 use super::schedule::Rate;
+use super::scrape::ServerView;
 use super::stats::{Summary, percentile_name, summarize};
 
 /// The metrics a run can report, in the order vLLM reports them (then vllm-rs's own): the
@@ -257,7 +258,12 @@ fn lag_line(values: &[f64]) -> String {
 }
 
 /// The result of `outcome` as `config` describes it.
-pub(crate) fn report(config: &Config, outcome: &Outcome, notes: &[String]) -> Report {
+pub(crate) fn report(
+    config: &Config,
+    outcome: &Outcome,
+    notes: &[String],
+    server: Option<&ServerView>,
+) -> Report {
     let ok: Vec<&Measured> = outcome.results.iter().filter(|m| m.success).collect();
     let completed = ok.len();
     let failed = outcome.results.len() - completed;
@@ -515,6 +521,7 @@ pub(crate) fn report(config: &Config, outcome: &Outcome, notes: &[String]) -> Re
             "warnings": warnings,
             "errors_by_kind": errors_by_kind,
             "notes": all_notes,
+            "server": server.map(ServerView::to_json),
         }),
     );
 
@@ -617,6 +624,41 @@ pub(crate) fn report(config: &Config, outcome: &Outcome, notes: &[String]) -> Re
     );
     for (kind, count) in &errors_by_kind {
         row(&mut table, &format!("Errors, {kind}:"), count);
+    }
+    if let Some(server) = server {
+        header(&mut table, "vllm-rs: the server's view (/metrics)");
+        let ms = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:.2}"));
+        let pair = |p: Option<(f64, f64)>, scale: f64| {
+            p.map_or("-".to_owned(), |(mean, max)| {
+                format!("{:.1} / {:.1}", mean * scale, max * scale)
+            })
+        };
+        row(
+            &mut table,
+            "Mean TTFT, server (ms):",
+            ms(server.mean_ttft_ms),
+        );
+        row(&mut table, "Mean ITL, server (ms):", ms(server.mean_itl_ms));
+        row(
+            &mut table,
+            "Mean E2EL, server (ms):",
+            ms(server.mean_e2el_ms),
+        );
+        row(
+            &mut table,
+            "Running requests, mean/max:",
+            pair(server.running, 1.0),
+        );
+        row(
+            &mut table,
+            "Waiting requests, mean/max:",
+            pair(server.waiting, 1.0),
+        );
+        row(
+            &mut table,
+            "KV cache use, mean/max (%):",
+            pair(server.kv_cache, 100.0),
+        );
     }
     for note in &all_notes {
         let _ = writeln!(table, "note: {note}");
