@@ -279,6 +279,9 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         };
         let report = result::report(&config, &outcome, &dataset.notes, server_view.as_ref());
         println!("{}", report.table);
+        for warning in &report.warnings {
+            eprintln!("vllm-rs bench serve: WARNING: {warning}");
+        }
         any_success |= outcome.results.iter().any(|m| m.success);
         if args.save_result || args.append_result {
             let path = result_path(&args, &config, n, points.len());

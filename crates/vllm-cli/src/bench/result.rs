@@ -88,6 +88,8 @@ pub(crate) struct Config {
 pub(crate) struct Report {
     pub(crate) json: Ordered,
     pub(crate) table: String,
+    /// Why the client may have set the pace (empty when it did not).
+    pub(crate) warnings: Vec<String>,
 }
 
 /// Parses `--goodput ttft:MS tpot:MS e2el:MS`.
@@ -518,7 +520,7 @@ pub(crate) fn report(
             "schedule_lag_ms": {"p50": lag_summary.percentiles[0].1 * 1e3, "p99": lag_p99 * 1e3, "max": lag.last().copied().unwrap_or(0.0) * 1e3},
             "wake_lag_ms": {"p50": wake_summary.percentiles[0].1 * 1e3, "p99": wake_p99 * 1e3, "max": wake.last().copied().unwrap_or(0.0) * 1e3},
             "client_bound": !warnings.is_empty(),
-            "warnings": warnings,
+            "warnings": warnings.clone(),
             "errors_by_kind": errors_by_kind,
             "notes": all_notes,
             "server": server.map(ServerView::to_json),
@@ -674,7 +676,11 @@ pub(crate) fn report(
         let _ = writeln!(table, "WARNING: {warning}");
     }
     let _ = writeln!(table, "{}", "=".repeat(50));
-    Report { json, table }
+    Report {
+        json,
+        table,
+        warnings,
+    }
 }
 
 /// vLLM's default result file name.
