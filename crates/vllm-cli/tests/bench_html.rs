@@ -175,6 +175,7 @@ async fn a_thousand_requests_make_a_small_report() {
     assert_eq!(html.matches("<svg").count(), 4 + 2);
     assert!(html.contains("concurrency 128"));
     assert!(html.len() < 2_000_000, "{} bytes", html.len());
+    // VLLM_RS_KEEP_REPORT=FILE keeps a copy to look at in a browser.
     if let Some(copy) = std::env::var_os("VLLM_RS_KEEP_REPORT") {
         std::fs::copy(&report, copy).unwrap();
     }
