@@ -37,6 +37,7 @@ pub struct Timing {
     max_num_seqs: Option<usize>,
     decode_slowdown: f64,
     max_tokens_per_second: Option<f64>,
+    engine_steps: bool,
 }
 
 impl Timing {
@@ -73,6 +74,16 @@ impl Timing {
         self
     }
 
+    /// Tokens go out at the engine's steps, as vLLM's do: its engine makes one token for
+    /// every running request per step, so every running stream's next chunk leaves at the
+    /// same instant, every `itl` on a clock all requests share; a request's first token waits
+    /// for the step after its prefill (so the time to first token is `ttft` plus up to one
+    /// `itl`). Default: off, each request paced on its own clock, exactly `ttft` and `itl`.
+    pub fn engine_steps(mut self, on: bool) -> Self {
+        self.engine_steps = on;
+        self
+    }
+
     /// The slot limit, if any.
     pub fn max_num_seqs_limit(&self) -> Option<usize> {
         self.max_num_seqs
@@ -92,6 +103,8 @@ pub(crate) struct Engine {
     waiting: AtomicUsize,
     /// When the token rate cap next has room (`None`: no cap).
     rate: Option<Mutex<Instant>>,
+    /// The start of the engine's step clock.
+    epoch: Instant,
 }
 
 impl Engine {
@@ -104,7 +117,20 @@ impl Engine {
             timing,
             running: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
+            epoch: Instant::now(),
         }
+    }
+
+    /// `at`, or with engine steps the first step at or after it.
+    pub(crate) fn on_step(&self, at: Instant) -> Instant {
+        let step = self.timing.itl;
+        if !self.timing.engine_steps || step.is_zero() {
+            return at;
+        }
+        let since = at.saturating_duration_since(self.epoch).as_nanos();
+        let step_ns = step.as_nanos();
+        let steps = since.div_ceil(step_ns);
+        self.epoch + Duration::from_nanos((steps * step_ns).min(u128::from(u64::MAX)) as u64)
     }
 
     /// Requests generating now.

@@ -32,6 +32,8 @@ Simulated engine (all off by default: answers at once, without limit):
   --max-num-seqs <N>       At most N requests generate at once; the others wait in line
   --decode-slowdown <F>    Time per token grows by F x itl for each other running request
   --max-tokens-per-s <R>   At most R output tokens per second over all requests
+  --engine-steps           Tokens go out at engine steps every --itl-ms, every running
+                           request's at the same instant, as vLLM's engine makes them
   -h, --help               Print this help
 ";
 
@@ -114,6 +116,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 let f = number(&flag, &value()?)?;
                 parsed.timing = parsed.timing.decode_slowdown(f);
             }
+            "--engine-steps" => parsed.timing = parsed.timing.engine_steps(true),
             "--max-tokens-per-s" => {
                 let r = number(&flag, &value()?)?;
                 parsed.timing = parsed.timing.max_tokens_per_second(r);
@@ -256,6 +259,7 @@ mod tests {
             "0.05",
             "--max-tokens-per-s",
             "1000",
+            "--engine-steps",
             "--replica-id",
             "r1",
             "--script",
@@ -268,7 +272,8 @@ mod tests {
             .itl(Duration::from_millis(10))
             .max_num_seqs(32)
             .decode_slowdown(0.05)
-            .max_tokens_per_second(1000.0);
+            .max_tokens_per_second(1000.0)
+            .engine_steps(true);
         assert_eq!(args.timing, want);
         assert_eq!(args.replica_id.as_deref(), Some("r1"));
         assert_eq!(args.script.as_deref(), Some("b.json"));

@@ -472,9 +472,9 @@ impl ReplyBody {
             if !pacing.prefilled {
                 pacing.prefilled = true;
                 let ttft = pacing.engine.timing.ttft_time();
-                let until = tokio::time::Instant::now() + ttft;
+                let until = pacing.engine.on_step(tokio::time::Instant::now() + ttft);
                 pacing.clock = Some(until);
-                if !ttft.is_zero() {
+                if until > tokio::time::Instant::now() {
                     self.sleep = Some(Box::pin(crate::clock::sleep_until(until)));
                     return Poll::Ready(());
                 }
@@ -541,7 +541,7 @@ impl Pacing {
         } else {
             Duration::ZERO
         };
-        let mut until = self.clock.unwrap_or(now) + decode;
+        let mut until = self.engine.on_step(self.clock.unwrap_or(now) + decode);
         if let Some(at) = self.engine.reserve(tokens) {
             until = until.max(at);
         }

@@ -221,6 +221,59 @@ async fn a_whole_answer_takes_the_prefill_and_every_token() {
     .await;
 }
 
+/// With engine steps, the streams' chunks leave together, on a clock shared by all requests,
+/// every `itl`; without, each stream keeps its own phase.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn engine_steps_send_every_streams_tokens_together() {
+    bounded(async {
+        const STEP: Duration = Duration::from_millis(20);
+        for steps in [true, false] {
+            let timing = Timing::default().itl(STEP).engine_steps(steps);
+            let (_mock, client) = mock(timing).await;
+            // Three streams started 5 ms apart: out of phase unless the engine steps.
+            let mut tasks = Vec::new();
+            for _ in 0..3 {
+                let client = client.clone();
+                tasks.push(tokio::spawn(async move {
+                    let mut stream = stream_request(&client, 6).send_stream().await.unwrap();
+                    let mut arrivals = Vec::new();
+                    while let Some(event) = stream.try_next().await.unwrap() {
+                        if matches!(event, StreamEvent::Content(_)) {
+                            arrivals.extend(stream.timings().last_chunk());
+                        }
+                    }
+                    arrivals
+                }));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            let mut streams = Vec::new();
+            for task in tasks {
+                streams.push(task.await.unwrap());
+            }
+            // How far apart in phase the streams are: 0 in steps, 5 to 10 ms otherwise.
+            let first = streams[0][0];
+            let phase = |at: Instant| {
+                let since = at.duration_since(first).as_micros() % STEP.as_micros();
+                since.min(STEP.as_micros() - since)
+            };
+            for arrivals in &streams[1..] {
+                for at in arrivals {
+                    if steps {
+                        assert!(phase(*at) <= 2_000, "{} µs out of step", phase(*at));
+                    } else {
+                        assert!(
+                            phase(*at) >= 3_000,
+                            "{} µs: in step without steps",
+                            phase(*at)
+                        );
+                    }
+                }
+            }
+        }
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn tokens_are_paced_and_a_rate_cap_holds_for_the_server() {
     bounded(async {

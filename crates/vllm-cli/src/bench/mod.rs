@@ -169,13 +169,13 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
 
     let mut server_args = args.server.clone();
     server_args.base_url = base_url(&args);
-    // No retries: a retried request would be timed twice as one. A long timeout: a
-    // benchmark's streams may queue for minutes.
+    // No retries: a retried request would be timed twice as one. A long timeout, as vLLM's
+    // (a benchmark's streams may queue for minutes), and no idle timer reset at every chunk.
     let server = setup::connect_with(&server_args, |builder| {
         builder
             .max_retries(0)
             .timeout(Duration::from_secs(6 * 3600))
-            .stream_idle_timeout(Duration::from_secs(600))
+            .stream_idle_timeout(None)
     })
     .await
     .map_err(usage)?;
@@ -202,6 +202,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
         model: served.clone(),
         ignore_eos: args.ignore_eos || dataset.forces_ignore_eos,
         temperature: args.temperature,
+        keep_text: args.save_detailed || args.dataset_name == args::DatasetName::MultiTurn,
+        per_chunk_usage: metrics.iter().any(|m| m == "itl_token"),
     };
 
     // Ctrl-C: the first stops the run and reports what finished; the second exits.

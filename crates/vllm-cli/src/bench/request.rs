@@ -9,7 +9,8 @@
 //!   of chunks unless the server sent no usage (and then the run says so).
 //! - Inter-token latency per token (`itl_token`): each gap shared out over the tokens its
 //!   chunk carried, known from `stream_options.continuous_usage_stats` (vLLM sends usage in
-//!   every chunk); without it, one token per chunk with text.
+//!   every chunk), asked for only when `itl_token` is reported; without it, one token per
+//!   chunk with text.
 //! - Time to first reasoning token and to first answer token, apart, for thinking models.
 //!
 //! Times are when the chunk's bytes were read from the socket (the transport records it),
@@ -66,6 +67,11 @@ pub(crate) struct Settings {
     pub(crate) model: String,
     pub(crate) ignore_eos: bool,
     pub(crate) temperature: Option<f32>,
+    /// Keep each answer's text (for `--save-detailed` and multi-turn history).
+    pub(crate) keep_text: bool,
+    /// Ask for usage in every chunk (`continuous_usage_stats`), to count the tokens of each
+    /// chunk for `itl_token`; otherwise only at the end, as vLLM's benchmark asks.
+    pub(crate) per_chunk_usage: bool,
 }
 
 /// The error's kind as the summary groups them.
@@ -208,8 +214,14 @@ impl Timing {
     }
 }
 
-const STREAM_OPTIONS: fn() -> vllm_client::Value =
-    || json!({"include_usage": true, "continuous_usage_stats": true});
+/// The stream options: usage at the end, and in every chunk when asked.
+fn stream_options(settings: &Settings) -> vllm_client::Value {
+    if settings.per_chunk_usage {
+        json!({"include_usage": true, "continuous_usage_stats": true})
+    } else {
+        json!({"include_usage": true})
+    }
+}
 
 async fn chat(
     client: &VllmClient,
@@ -230,7 +242,7 @@ async fn chat(
         .messages(messages)
         .max_completion_tokens(turn.output_len as u32)
         .stream(true)
-        .stream_options(STREAM_OPTIONS());
+        .stream_options(stream_options(settings));
     if settings.ignore_eos {
         request = request.ignore_eos(true);
     }
@@ -263,7 +275,9 @@ async fn chat(
             if measured.ttfc.is_none() {
                 measured.ttfc = Some(timing.secs(at));
             }
-            measured.text.push_str(content);
+            if settings.keep_text {
+                measured.text.push_str(content);
+            }
         }
         let usage_tokens = usage.and_then(|u| u.completion_tokens);
         timing.token_event(measured, at, reasoning || content.is_some(), usage_tokens);
@@ -287,7 +301,7 @@ async fn completion(
         .prompt(&turn.text)
         .max_tokens(turn.output_len as u32)
         .stream(true)
-        .stream_options(STREAM_OPTIONS());
+        .stream_options(stream_options(settings));
     if settings.ignore_eos {
         request = request.ignore_eos(true);
     }
@@ -316,7 +330,9 @@ async fn completion(
             if measured.ttfc.is_none() {
                 measured.ttfc = Some(timing.secs(at));
             }
-            measured.text.push_str(&choice.text);
+            if settings.keep_text {
+                measured.text.push_str(&choice.text);
+            }
         }
         let usage_tokens = usage.and_then(|u| u.completion_tokens);
         timing.token_event(measured, at, has_text, usage_tokens);

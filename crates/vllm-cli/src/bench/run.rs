@@ -2,7 +2,7 @@
 //!
 //! The client measures its own lag two ways: how late the dispatcher sent each request
 //! against its schedule, and how long a task woken by the network waits before it runs (a
-//! thread outside the runtime sends a timestamp every 2 ms to a task inside it, which notes
+//! thread outside the runtime sends a timestamp every 10 ms to a task inside it, which notes
 //! how late it received it: the same wait a stream's task has between its socket becoming
 //! readable and the chunk being read). With its CPU time, that tells whether the numbers
 //! measure the server or the client.
@@ -40,7 +40,7 @@ pub(crate) struct SelfView {
     pub(crate) cores: usize,
     /// How late each request was sent against its schedule, seconds.
     pub(crate) schedule_lags: Vec<f64>,
-    /// How late a woken task ran, seconds (one sample every 2 ms).
+    /// How late a woken task ran, seconds (one sample every 10 ms).
     pub(crate) wake_lags: Vec<f64>,
 }
 
@@ -99,7 +99,7 @@ fn wake_probe(
             if tx.send(Instant::now()).is_err() {
                 return;
             }
-            std::thread::sleep(Duration::from_millis(2));
+            std::thread::sleep(Duration::from_millis(10));
         }
     });
     let task = tokio::spawn(async move {
