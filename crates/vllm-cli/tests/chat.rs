@@ -207,8 +207,10 @@ async fn the_conversation_on_a_terminal() {
     let mock = MockServer::start().await.unwrap();
     let dir = temp_dir("repl");
     let saved = dir.join("conversation.json");
+    // `exec`: no shell stays between `script` and vllm-rs (dash, as /bin/sh, would die of the
+    // Ctrl-C meant for vllm-rs once its child exits, and `script -e` would report that).
     let command = format!(
-        "{} chat --base-url {} --system 'Be brief.' --history {}",
+        "exec {} chat --base-url {} --system 'Be brief.' --history {}",
         env!("CARGO_BIN_EXE_vllm-rs"),
         mock.base_url(),
         dir.join("history").display()
@@ -217,6 +219,7 @@ async fn the_conversation_on_a_terminal() {
         .args(["-q", "-e", "-c", &command, "/dev/null"])
         .env("NO_COLOR", "1")
         .env("TERM", "dumb")
+        .env("SHELL", "/bin/sh")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
