@@ -94,11 +94,14 @@ async fn requests_beyond_the_slots_wait_in_line_and_the_metrics_add_up() {
         // How many wait at once depends on how fast the client sends: at least a wave's worth.
         assert!(most_waiting >= SLOTS, "{most_waiting} waited at most");
         // Every request waits its prefill; a request beyond the first 32 also waits for a
-        // slot to free, which takes a whole request (prefill and 4 more tokens) at least.
+        // slot to free, which takes a whole request (prefill and 4 more tokens) at least:
+        // its first token comes a request plus a prefill after the first wave started. Its
+        // own clock may have started up to a prefill late (the client sends 256 requests
+        // from two threads, beside the other tests), so count those over one request.
         ttfts.sort();
         assert!(ttfts[0] >= TTFT, "{:?}", ttfts[0]);
         let one_request = TTFT + ITL * (TOKENS - 1);
-        let queued = ttfts.iter().filter(|t| **t >= one_request + TTFT).count();
+        let queued = ttfts.iter().filter(|t| **t >= one_request).count();
         assert!(queued >= STREAMS - SLOTS, "{queued} of {STREAMS} waited for a slot");
         // 8 waves of 32, each at least one request long.
         assert!(started.elapsed() >= one_request * 8);
