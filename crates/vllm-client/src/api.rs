@@ -136,6 +136,13 @@ impl<E: Endpoint> ApiRequest<E> {
         self
     }
 
+    /// This request's session, sent as `X-Session-ID` (see
+    /// [`ClientBuilder::session_id`](crate::ClientBuilder::session_id)).
+    pub fn session_id(mut self, id: impl AsRef<str>) -> Self {
+        self.core.header(crate::SESSION_ID_HEADER, id.as_ref());
+        self
+    }
+
     /// The JSON body that `send()` would send (`null` for a `GET`). Needs no server.
     pub fn build_body(&self) -> Result<Value, VllmError> {
         if E::GET {
@@ -780,7 +787,7 @@ impl TranscriptionBuilder {
     /// Sends the request and returns the transcription.
     pub async fn send(self) -> Result<Transcription, VllmError> {
         let (content_type, body) = self.body(false)?;
-        let response = self
+        let sent = self
             .core
             .post_raw(
                 Route::Api("/audio/transcriptions"),
@@ -789,7 +796,7 @@ impl TranscriptionBuilder {
                 false,
             )
             .await?;
-        let bytes = response.bytes().await?;
+        let bytes = sent.response.bytes().await?;
         let raw: Value = parse_body("the transcription response", &bytes)?;
         Ok(Transcription {
             text: raw
@@ -805,7 +812,7 @@ impl TranscriptionBuilder {
     pub async fn send_stream(self) -> Result<crate::MessageStream, VllmError> {
         let started = std::time::Instant::now();
         let (content_type, body) = self.body(true)?;
-        let response = self
+        let sent = self
             .core
             .post_raw(
                 Route::Api("/audio/transcriptions"),
@@ -815,7 +822,7 @@ impl TranscriptionBuilder {
             )
             .await?;
         Ok(crate::MessageStream::new(crate::request::Opened::new(
-            response, started,
+            sent, started,
         )))
     }
 }

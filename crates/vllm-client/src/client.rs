@@ -8,6 +8,7 @@ use http::{HeaderMap, HeaderName, HeaderValue};
 use vllm_transport::Transport;
 
 use crate::api::{Audio, EmbeddingsApi, Lora, Models, Pooling, Server, Tokenizer};
+use crate::balance::{BalanceConfig, Balancer, ReplicaStatus};
 use crate::chat::Chat;
 use crate::completions::Completions;
 use crate::error::VllmError;
@@ -19,6 +20,8 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default for [`ClientBuilder::stream_idle_timeout`]: 5 minutes.
 pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+/// The default for [`ClientBuilder::health_check_interval`]: 5 seconds.
+pub const DEFAULT_HEALTH_CHECK_INTERVAL: Duration = Duration::from_secs(5);
 /// The default for [`ClientBuilder::max_retries`].
 pub const DEFAULT_MAX_RETRIES: u32 = 2;
 
@@ -67,7 +70,9 @@ pub struct VllmClient {
 
 /// What every request of a client shares.
 pub(crate) struct ClientInner {
-    base_url: String,
+    pub(crate) base_url: String,
+    /// With several base URLs: the replicas and their state.
+    pub(crate) balancer: Option<Arc<Balancer>>,
     api_key: Option<String>,
     transport: Result<Transport, String>,
     pub(crate) timeout: Option<Duration>,
@@ -77,26 +82,6 @@ pub(crate) struct ClientInner {
 }
 
 impl ClientInner {
-    /// The base URL joined with `path` (which starts with `/`).
-    pub(crate) fn url(&self, path: &str) -> String {
-        let mut url = String::with_capacity(self.base_url.len() + path.len());
-        url.push_str(&self.base_url);
-        url.push_str(path);
-        url
-    }
-
-    /// The URL of `route`: the base URL + path, or the server's root (the base URL without
-    /// a trailing `/v1`) + path.
-    pub(crate) fn route_url(&self, route: crate::request::Route<'_>) -> String {
-        match route {
-            crate::request::Route::Api(path) => self.url(path),
-            crate::request::Route::Root(path) => {
-                let root = self.base_url.strip_suffix("/v1").unwrap_or(&self.base_url);
-                format!("{root}{path}")
-            }
-        }
-    }
-
     /// The transport, or the reason it could not be built.
     pub(crate) fn transport(&self) -> Result<&Transport, VllmError> {
         self.transport.as_ref().map_err(|reason| {
@@ -114,6 +99,23 @@ impl ClientInner {
             }
         }
         headers
+    }
+}
+
+/// The URL of `route` under `base_url`: the base URL + path, or the server's root (the base
+/// URL without a trailing `/v1`) + path.
+pub(crate) fn route_url(base_url: &str, route: crate::request::Route<'_>) -> String {
+    match route {
+        crate::request::Route::Api(path) => {
+            let mut url = String::with_capacity(base_url.len() + path.len());
+            url.push_str(base_url);
+            url.push_str(path);
+            url
+        }
+        crate::request::Route::Root(path) => {
+            let root = base_url.strip_suffix("/v1").unwrap_or(base_url);
+            format!("{root}{path}")
+        }
     }
 }
 
@@ -148,9 +150,28 @@ impl VllmClient {
         self.reconfigure(|c| c.timeout = Some(Duration::from_secs(secs)))
     }
 
-    /// The base URL, without a trailing `/`.
+    /// The base URL, without a trailing `/` (the first one, with several).
     pub fn base_url(&self) -> &str {
         &self.inner.base_url
+    }
+
+    /// Every base URL the client sends to: the one, or the replicas of
+    /// [`ClientBuilder::base_urls`].
+    pub fn base_urls(&self) -> Vec<&str> {
+        match &self.inner.balancer {
+            Some(balancer) => balancer.base_urls().collect(),
+            None => vec![self.inner.base_url.as_str()],
+        }
+    }
+
+    /// With several base URLs, each replica's state (ejected or not, this client's requests
+    /// in flight there); with one, an empty list.
+    pub fn replicas(&self) -> Vec<ReplicaStatus> {
+        self.inner
+            .balancer
+            .as_ref()
+            .map(|b| b.status())
+            .unwrap_or_default()
     }
 
     /// The API key, if one is set.
@@ -264,6 +285,7 @@ impl VllmClient {
     fn reconfigure(self, change: impl FnOnce(&mut ClientInner)) -> Self {
         let mut inner = ClientInner {
             base_url: self.inner.base_url.clone(),
+            balancer: self.inner.balancer.clone(),
             api_key: self.inner.api_key.clone(),
             transport: self.inner.transport.clone(),
             timeout: self.inner.timeout,
@@ -326,6 +348,7 @@ impl fmt::Debug for ClientInner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("VllmClient")
             .field("base_url", &self.base_url)
+            .field("replicas", &self.balancer)
             .field("api_key", &self.api_key.as_ref().map(|_| "<redacted>"))
             .field("timeout", &self.timeout)
             .field("stream_idle_timeout", &self.stream_idle_timeout)
@@ -368,6 +391,9 @@ pub struct ClientBuilder {
     #[cfg(feature = "rustls")]
     root_certificates: Vec<Vec<u8>>,
     proxy: Proxy,
+    /// Every base URL given to `base_urls` (empty: only `base_url`).
+    replicas: Vec<String>,
+    balance: BalanceConfig,
 }
 
 /// Which proxy a client uses.
@@ -408,6 +434,11 @@ impl ClientBuilder {
             #[cfg(feature = "rustls")]
             root_certificates: Vec::new(),
             proxy: Proxy::Env,
+            replicas: Vec::new(),
+            balance: BalanceConfig {
+                health_check_interval: DEFAULT_HEALTH_CHECK_INTERVAL,
+                by_load: false,
+            },
         }
     }
 
@@ -416,6 +447,77 @@ impl ClientBuilder {
         let url = url.into();
         self.base_url = url.trim_end_matches('/').to_owned();
         self
+    }
+
+    /// Several servers serving the same models (vLLM replicas, each URL with its `/v1`):
+    /// the client spreads its requests over them itself, without a router. A request with
+    /// a session key ([`session_id`](Self::session_id) or [`user`](Self::user), here or on
+    /// the request) always goes to the same replica while it is healthy (rendezvous
+    /// hashing: when a replica leaves, only its sessions move), so a conversation keeps its
+    /// prefix cache; any other goes to the less busy of two replicas picked at random (its
+    /// requests in flight from this client, or also the replica's `/load` with
+    /// [`balance_by_load`](Self::balance_by_load)). A replica that refuses connections,
+    /// drops one before answering or fails its `/health` check is ejected until it answers
+    /// again; a request that failed before any response byte, or with a retryable status,
+    /// is retried on another replica at once (counted in [`max_retries`](Self::max_retries);
+    /// an LLM request that was dropped before its answer can be sent again, as
+    /// openai-python does). A stream that fails after its head is not retried. One URL is
+    /// the same as [`base_url`](Self::base_url).
+    ///
+    /// ```
+    /// let client = vllm_client::VllmClient::builder()
+    ///     .base_urls(["http://10.0.0.1:8000/v1", "http://10.0.0.2:8000/v1"])
+    ///     .build();
+    /// assert_eq!(client.base_urls().len(), 2);
+    /// ```
+    pub fn base_urls<I, S>(mut self, urls: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.replicas = urls
+            .into_iter()
+            .map(|url| url.into().trim_end_matches('/').to_owned())
+            .collect();
+        if let Some(first) = self.replicas.first() {
+            self.base_url = first.clone();
+        } else {
+            self.error
+                .get_or_insert_with(|| "`base_urls` needs at least one URL".into());
+        }
+        self
+    }
+
+    /// How often each replica's `/health` is checked, with [`base_urls`](Self::base_urls)
+    /// (an ejected one is asked again after this, then after twice and four times as long,
+    /// up to a minute). Default: [`DEFAULT_HEALTH_CHECK_INTERVAL`].
+    pub fn health_check_interval(mut self, interval: Duration) -> Self {
+        self.balance.health_check_interval = interval.max(Duration::from_millis(10));
+        self
+    }
+
+    /// With [`base_urls`](Self::base_urls), weigh each replica by the larger of this
+    /// client's requests in flight there and the replica's own count from vLLM's `/load`
+    /// (read with each health check), so requests from other clients count too.
+    pub fn balance_by_load(mut self, enable: bool) -> Self {
+        self.balance.by_load = enable;
+        self
+    }
+
+    /// Sends `X-Session-ID: id` with every request (unless the request sets its own), the
+    /// header routers hash for session affinity: vllm-router's `consistent_hash` policy
+    /// reads it first (then `X-User-ID`), as SGLang's router does; with
+    /// [`base_urls`](Self::base_urls) this client routes on it the same way. For one
+    /// conversation, set it on the request instead (`.session_id(..)`).
+    pub fn session_id(self, id: impl AsRef<str>) -> Self {
+        self.header(crate::balance::SESSION_ID_HEADER, id)
+    }
+
+    /// Sends `X-User-ID: id` with every request (unless the request sets its own): the key
+    /// routers fall back to without a session id (vllm-router's `consistent_hash`, and the
+    /// header production-stack's session router is usually pointed at).
+    pub fn user(self, id: impl AsRef<str>) -> Self {
+        self.header(crate::balance::USER_ID_HEADER, id)
     }
 
     /// The API key, sent as `Authorization: Bearer <key>`. It never appears in `Debug`
@@ -561,8 +663,11 @@ impl ClientBuilder {
             Some(e) => Err(e),
             None => transport.build().map_err(|e| e.to_string()),
         };
+        let balancer =
+            (self.replicas.len() > 1).then(|| Arc::new(Balancer::new(self.replicas, self.balance)));
         VllmClient::from_inner(ClientInner {
             base_url: self.base_url,
+            balancer,
             api_key: self.api_key,
             transport,
             timeout: self.timeout,

@@ -20,6 +20,7 @@
 #![deny(missing_docs)]
 
 mod api;
+mod balance;
 mod chat;
 mod client;
 mod completions;
@@ -35,10 +36,11 @@ pub use api::{
     ListModels, LoadLora, Lora, Metrics, Models, Pool, Pooling, Rerank, RerankV1, RerankV2, Score,
     Server, Tokenize, Tokenizer, Transcription, TranscriptionBuilder, UnloadLora, Version,
 };
+pub use balance::{ReplicaStatus, SESSION_ID_HEADER, USER_ID_HEADER};
 pub use chat::{Chat, ChatCompletionBuilder, ChatCompletions};
 pub use client::{
-    ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_RETRIES, DEFAULT_STREAM_IDLE_TIMEOUT,
-    DEFAULT_TIMEOUT, RawResponse, VllmClient,
+    ClientBuilder, DEFAULT_CONNECT_TIMEOUT, DEFAULT_HEALTH_CHECK_INTERVAL, DEFAULT_MAX_RETRIES,
+    DEFAULT_STREAM_IDLE_TIMEOUT, DEFAULT_TIMEOUT, RawResponse, VllmClient,
 };
 pub use completions::{CompletionBuilder, CompletionResponse, Completions};
 pub use error::{ErrorKind, VllmError};

@@ -254,24 +254,103 @@ impl<B: RequestBody> RequestCore<B> {
         }
     }
 
-    /// A `POST` (else a `GET`) to `route` with the client's headers, retries and timeout.
+    /// A `POST` (else a `GET`) to `route` under `base_url`, with the client's headers and
+    /// this request's.
     fn prepare(
         &self,
+        transport: &vllm_transport::Transport,
+        base_url: &str,
         route: Route<'_>,
         post: bool,
-    ) -> Result<vllm_transport::RequestBuilder, VllmError> {
-        let transport = self.inner.transport()?;
-        let url = self.inner.route_url(route);
+    ) -> vllm_transport::RequestBuilder {
+        let url = crate::client::route_url(base_url, route);
         let request = if post {
             transport.post(url)
         } else {
             transport.get(url)
         };
-        Ok(request
+        request
             .headers(self.inner.headers())
             .headers(self.headers.clone())
-            .max_retries(self.max_retries.unwrap_or(self.inner.max_retries))
-            .timeout(self.timeout.unwrap_or(self.inner.timeout)))
+    }
+
+    /// Sends the request to `route` (a `POST` else a `GET`; `finish` adds its body and
+    /// headers): to the server, or with several base URLs to a replica the balancer picks,
+    /// trying another one when it fails before answering. With `stream`, the timeout bounds
+    /// the wait for the response head and the idle timeout each gap after it; otherwise the
+    /// timeout bounds the whole request, retries included.
+    async fn dispatch(
+        &self,
+        route: Route<'_>,
+        post: bool,
+        stream: bool,
+        finish: impl Fn(vllm_transport::RequestBuilder) -> vllm_transport::RequestBuilder,
+    ) -> Result<Sent, VllmError> {
+        let transport = self.inner.transport()?;
+        let max_retries = self.max_retries.unwrap_or(self.inner.max_retries);
+        let timeout = self.timeout.unwrap_or(self.inner.timeout);
+        let Some(balancer) = self.inner.balancer.as_ref() else {
+            let request = finish(self.prepare(transport, &self.inner.base_url, route, post));
+            let request = self.timed(request.max_retries(max_retries), stream, timeout);
+            return Ok(Sent {
+                response: request.send().await?,
+                in_flight: None,
+            });
+        };
+        balancer.ensure_checker(transport, self.inner.headers());
+        let mut headers = self.inner.headers();
+        headers.extend(self.headers.clone());
+        // Without a stream the timeout covers every attempt together, as the transport's
+        // own retries do.
+        let deadline = timeout
+            .filter(|_| !stream)
+            .and_then(|t| Instant::now().checked_add(t));
+        let mut tried = Vec::with_capacity(balancer.len());
+        let mut retry = 0u32;
+        loop {
+            let index = balancer.pick(&headers, &tried);
+            let in_flight = balancer.start(index);
+            let request = finish(self.prepare(transport, balancer.base_url(index), route, post));
+            let left = match deadline {
+                Some(at) => Some(at.saturating_duration_since(Instant::now())),
+                None => timeout,
+            };
+            let request = self.timed(request.max_retries(0), stream, left);
+            let err = match request.send().await {
+                Ok(response) => {
+                    return Ok(Sent {
+                        response,
+                        in_flight: Some(in_flight),
+                    });
+                }
+                Err(err) => err,
+            };
+            drop(in_flight);
+            // Refused, or dropped before the response head: this replica is not serving.
+            let unanswered = (err.is_connect() || err.is_request()) && !err.is_builder();
+            if unanswered {
+                balancer.failed(index);
+            }
+            if !tried.contains(&index) {
+                tried.push(index);
+            }
+            if retry >= max_retries || !(err.is_retryable() || unanswered) {
+                return Err(err.into());
+            }
+            // Another replica right away; the same ones again only after the backoff.
+            let delay = if tried.len() < balancer.len() {
+                Duration::ZERO
+            } else {
+                transport.retry_delay(retry, err.headers())
+            };
+            if deadline.is_some_and(|at| Instant::now() + delay >= at) {
+                return Err(err.into());
+            }
+            retry += 1;
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+        }
     }
 
     /// GETs `route` and returns the response body (no request body is sent) and head.
@@ -280,24 +359,24 @@ impl<B: RequestBody> RequestCore<B> {
         route: Route<'_>,
     ) -> Result<(Bytes, ResponseHead), VllmError> {
         self.take_error()?;
-        let response = self.prepare(route, false)?.send().await?;
-        read(response).await
+        let sent = self.dispatch(route, false, false, |r| r).await?;
+        read(sent).await
     }
 
     /// GETs `route` and returns the status, whatever it is, with the body (for `/health`).
     pub(crate) async fn get_status(mut self, route: Route<'_>) -> Result<(u16, Bytes), VllmError> {
         self.take_error()?;
-        match self.prepare(route, false)?.send().await {
-            Ok(response) => {
-                let status = response.status().as_u16();
-                Ok((status, response.bytes().await?))
+        match self.dispatch(route, false, false, |r| r).await {
+            Ok(sent) => {
+                let status = sent.response.status().as_u16();
+                Ok((status, sent.response.bytes().await?))
             }
             Err(e) if e.is_status() => {
-                let status = e.status().map_or(0, |s| s.as_u16());
-                let body = e.body().cloned().unwrap_or_default();
+                let status = e.status_code().unwrap_or(0);
+                let body = Bytes::copy_from_slice(e.body_text().unwrap_or_default().as_bytes());
                 Ok((status, body))
             }
-            Err(e) => Err(e.into()),
+            Err(e) => Err(e),
         }
     }
 
@@ -307,8 +386,10 @@ impl<B: RequestBody> RequestCore<B> {
         route: Route<'_>,
     ) -> Result<(Bytes, ResponseHead), VllmError> {
         let body = self.take_body_bytes()?;
-        let response = self.prepare(route, true)?.json(body).send().await?;
-        read(response).await
+        let sent = self
+            .dispatch(route, true, false, |r| r.json(body.clone()))
+            .await?;
+        read(sent).await
     }
 
     /// POSTs `bytes` with `content_type` (a multipart upload) to `route`, as a stream or
@@ -319,23 +400,22 @@ impl<B: RequestBody> RequestCore<B> {
         content_type: &str,
         bytes: Bytes,
         stream: bool,
-    ) -> Result<vllm_transport::Response, VllmError> {
+    ) -> Result<Sent, VllmError> {
         self.take_error()?;
-        let request = self
-            .prepare(route, true)?
-            .header("content-type", content_type)
-            .body(bytes);
-        Ok(self.timed(request, stream).send().await?)
+        self.dispatch(route, true, stream, |r| {
+            r.header("content-type", content_type).body(bytes.clone())
+        })
+        .await
     }
 
-    /// The request's timeouts: for a stream, the timeout bounds the wait for the head and
-    /// the idle timeout each gap after it; otherwise the timeout bounds the whole request.
+    /// The request's timeouts: for a stream, `timeout` bounds the wait for the head and
+    /// the idle timeout each gap after it; otherwise `timeout` bounds the whole request.
     fn timed(
         &self,
         request: vllm_transport::RequestBuilder,
         stream: bool,
+        timeout: Option<Duration>,
     ) -> vllm_transport::RequestBuilder {
-        let timeout = self.timeout.unwrap_or(self.inner.timeout);
         if stream {
             request
                 .timeout(None)
@@ -347,6 +427,13 @@ impl<B: RequestBody> RequestCore<B> {
     }
 }
 
+/// A response whose head arrived, and the replica it counts on until it is dropped.
+#[derive(Debug)]
+pub(crate) struct Sent {
+    pub(crate) response: vllm_transport::Response,
+    pub(crate) in_flight: Option<crate::balance::InFlight>,
+}
+
 impl RequestCore<()> {
     /// POSTs `body`, JSON as it is, to `route` and returns the response body and head.
     pub(crate) async fn post_bytes(
@@ -355,8 +442,10 @@ impl RequestCore<()> {
         body: Bytes,
     ) -> Result<(Bytes, ResponseHead), VllmError> {
         self.take_error()?;
-        let response = self.prepare(route, true)?.json(body).send().await?;
-        read(response).await
+        let sent = self
+            .dispatch(route, true, false, |r| r.json(body.clone()))
+            .await?;
+        read(sent).await
     }
 }
 
@@ -387,12 +476,12 @@ impl<B: StreamBody> RequestCore<B> {
         }
         self.extra.remove("stream");
         let body = self.take_body_bytes()?;
-        let request = self
-            .prepare(Route::Api(path), true)?
-            .json(body)
-            .header("accept", "text/event-stream");
-        let response = self.timed(request, true).send().await?;
-        Ok(Opened::new(response, started))
+        let sent = self
+            .dispatch(Route::Api(path), true, true, |r| {
+                r.json(body.clone()).header("accept", "text/event-stream")
+            })
+            .await?;
+        Ok(Opened::new(sent, started))
     }
 }
 
@@ -402,15 +491,18 @@ pub(crate) struct Opened {
     pub(crate) events: vllm_transport::EventStream,
     pub(crate) head: ResponseHead,
     pub(crate) started: Instant,
+    /// Counts the stream on its replica until the stream is dropped.
+    pub(crate) in_flight: Option<crate::balance::InFlight>,
 }
 
 impl Opened {
-    pub(crate) fn new(response: vllm_transport::Response, started: Instant) -> Self {
-        let head = head_of(&response);
+    pub(crate) fn new(sent: Sent, started: Instant) -> Self {
+        let head = head_of(&sent.response);
         Opened {
-            events: response.into_events(),
+            events: sent.response.into_events(),
             head,
             started,
+            in_flight: sent.in_flight,
         }
     }
 }
@@ -421,9 +513,11 @@ fn head_of(response: &vllm_transport::Response) -> ResponseHead {
 }
 
 /// Reads the whole body of `response`, with its head.
-async fn read(response: vllm_transport::Response) -> Result<(Bytes, ResponseHead), VllmError> {
-    let head = head_of(&response);
-    Ok((response.bytes().await?, head))
+async fn read(sent: Sent) -> Result<(Bytes, ResponseHead), VllmError> {
+    let head = head_of(&sent.response);
+    let body = sent.response.bytes().await?;
+    drop(sent.in_flight);
+    Ok((body, head))
 }
 
 /// Parses a response body as `T`, naming `what` in the error.
@@ -587,9 +681,23 @@ macro_rules! common_setters {
             self
         }
 
-        /// An end-user id, for abuse monitoring.
+        /// An end-user id: the body's `user` (OpenAI's field, for abuse monitoring) and the
+        /// `X-User-ID` header, which routers hash for affinity when there is no session id
+        /// (vllm-router's `consistent_hash` reads both; see
+        /// [`ClientBuilder::user`](crate::ClientBuilder::user)).
         pub fn user(mut self, user: impl Into<String>) -> Self {
-            self.core.body.user = Some(user.into());
+            let user = user.into();
+            self.core.header($crate::USER_ID_HEADER, &user);
+            self.core.body.user = Some(user);
+            self
+        }
+
+        /// This request's session (a conversation's id), sent as `X-Session-ID`: routers
+        /// with session affinity (vllm-router's `consistent_hash`, SGLang's router) and a
+        /// client with several [`base_urls`](crate::ClientBuilder::base_urls) send every
+        /// request of a session to the same replica, which keeps its prefix cache.
+        pub fn session_id(mut self, id: impl AsRef<str>) -> Self {
+            self.core.header($crate::SESSION_ID_HEADER, id.as_ref());
             self
         }
 

@@ -143,6 +143,15 @@ impl Transport {
         }
     }
 
+    /// How long to wait before retry number `retry` (0 for the first) after an error with
+    /// these response `headers`: the configured exponential backoff with jitter, or the
+    /// server's `Retry-After` / `retry-after-ms` (capped). The transport waits this long
+    /// between its own attempts; a caller that retries itself (on another server, say) uses
+    /// it to keep the same policy.
+    pub fn retry_delay(&self, retry: u32, headers: Option<&HeaderMap>) -> Duration {
+        self.shared.config.backoff.delay(retry, headers)
+    }
+
     /// Starts a `POST` request; see [`request`](Self::request).
     pub fn post<U>(&self, url: U) -> RequestBuilder
     where

@@ -92,6 +92,8 @@ pub(crate) struct StreamCore<P: Processor> {
     /// The body was read to its end (the connection can go back to the pool).
     body_ended: bool,
     drain_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Counts the stream on its replica (with several base URLs) until it is dropped.
+    _in_flight: Option<crate::balance::InFlight>,
 }
 
 impl<P: Processor> StreamCore<P> {
@@ -100,6 +102,7 @@ impl<P: Processor> StreamCore<P> {
             events,
             head,
             started,
+            in_flight,
         } = opened;
         StreamCore {
             events,
@@ -113,6 +116,7 @@ impl<P: Processor> StreamCore<P> {
             timings: StreamTimings::new(started, Instant::now()),
             body_ended: false,
             drain_deadline: None,
+            _in_flight: in_flight,
         }
     }
 
