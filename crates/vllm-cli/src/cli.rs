@@ -46,10 +46,13 @@ pub(crate) enum Command {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ServerArgs {
     /// The server's OpenAI-compatible base URL, with its /v1 (for example
-    /// http://localhost:8000/v1). Without it (and without VLLM_BASE_URL), an embedded
-    /// vllm-mock is started and used, and stderr says so.
-    #[arg(long, env = "VLLM_BASE_URL", value_name = "URL")]
-    pub(crate) base_url: Option<String>,
+    /// http://localhost:8000/v1). Several (repeated, or separated by commas) are replicas
+    /// of one deployment: requests are spread over them by the client (the less busy of
+    /// two, a conversation kept on one replica, a dead one left out until it answers its
+    /// /health again). Without it (and without VLLM_BASE_URL), an embedded vllm-mock is
+    /// started and used, and stderr says so.
+    #[arg(long, env = "VLLM_BASE_URL", value_name = "URL", value_delimiter = ',')]
+    pub(crate) base_url: Vec<String>,
 
     /// The API key, sent as `Authorization: Bearer <KEY>`. Never printed.
     #[arg(long, env = "VLLM_API_KEY", value_name = "KEY", hide_env_values = true)]

@@ -24,9 +24,16 @@ pub(crate) async fn connect_with(
     args: &ServerArgs,
     shape: impl FnOnce(ClientBuilder) -> ClientBuilder,
 ) -> Result<Server, String> {
-    let (base_url, mock) = match args.base_url.as_deref().filter(|u| !u.trim().is_empty()) {
-        Some(url) => (url.to_owned(), None),
-        None => {
+    let urls: Vec<String> = args
+        .base_url
+        .iter()
+        .map(|u| u.trim())
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let (urls, mock) = match urls.is_empty() {
+        false => (urls, None),
+        true => {
             let mock = MockServer::builder()
                 .record_requests(false)
                 .start()
@@ -38,10 +45,11 @@ pub(crate) async fn connect_with(
                 mock.base_url(),
                 vllm_mock::DEFAULT_MODEL
             );
-            (mock.base_url(), Some(mock))
+            (vec![mock.base_url()], Some(mock))
         }
     };
-    let mut builder = VllmClient::builder().base_url(base_url);
+    // One URL is a server; several are replicas the client balances over.
+    let mut builder = VllmClient::builder().base_urls(urls);
     if let Some(key) = &args.api_key {
         builder = builder.api_key(key);
     }

@@ -91,6 +91,49 @@ async fn a_small_batch_writes_vllms_format_and_exits_0() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_base_urls_share_the_batch() {
+    let (a, b) = (
+        MockServer::start().await.unwrap(),
+        MockServer::start().await.unwrap(),
+    );
+    let dir = temp_dir("replicas");
+    let input = write_input(&dir, (0..400).map(chat_line));
+    let out = dir.join("out.jsonl");
+    // Repeated, and separated by a comma: the same.
+    for urls in [
+        vec![
+            "--base-url".to_owned(),
+            base(&a),
+            "--base-url".to_owned(),
+            base(&b),
+        ],
+        vec![
+            "--base-url".to_owned(),
+            format!("{},{}", base(&a), base(&b)),
+        ],
+    ] {
+        let _ = std::fs::remove_file(&out);
+        a.clear_requests();
+        b.clear_requests();
+        let mut args = vec!["run-batch", "-i", &input, "-o", out.to_str().unwrap()];
+        args.extend(urls.iter().map(String::as_str));
+        let output = run(vllm_rs(&args), None).await;
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        assert_eq!(results(&out).len(), 400);
+        let chats = |m: &MockServer| {
+            m.requests()
+                .iter()
+                .filter(|r| r.path == "/v1/chat/completions")
+                .count()
+        };
+        let (on_a, on_b) = (chats(&a), chats(&b));
+        assert_eq!(on_a + on_b, 400);
+        assert!(on_a >= 100 && on_b >= 100, "{on_a} and {on_b}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn error_answers_and_failures_become_lines_and_exit_1() {
     let mock = MockServer::start().await.unwrap();
     let dir = temp_dir("errors");

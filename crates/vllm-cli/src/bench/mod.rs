@@ -96,24 +96,35 @@ fn points(args: &ServeArgs) -> Result<Vec<Point>, String> {
         .collect())
 }
 
-/// The base URL: `--base-url` (with `/v1` added when it has none, as vLLM's spelling is the
-/// server's root), or `--host`/`--port`.
-fn base_url(args: &ServeArgs) -> Option<String> {
-    let url = match (&args.server.base_url, &args.host, args.port) {
-        (Some(url), _, _) if !url.trim().is_empty() => url.trim().to_owned(),
-        (_, None, None) => return None,
-        (_, host, port) => format!(
+/// The base URLs: `--base-url` (each with `/v1` added when it has none, as vLLM's spelling
+/// is the server's root; several are replicas), or `--host`/`--port`.
+fn base_urls(args: &ServeArgs) -> Vec<String> {
+    let given: Vec<&str> = args
+        .server
+        .base_url
+        .iter()
+        .map(|u| u.trim())
+        .filter(|u| !u.is_empty())
+        .collect();
+    let urls = match (given.is_empty(), &args.host, args.port) {
+        (false, _, _) => given.into_iter().map(str::to_owned).collect(),
+        (true, None, None) => return Vec::new(),
+        (true, host, port) => vec![format!(
             "http://{}:{}",
             host.as_deref().unwrap_or("127.0.0.1"),
             port.unwrap_or(8000)
-        ),
+        )],
     };
-    let url = url.trim_end_matches('/');
-    Some(if url.ends_with("/v1") {
-        url.to_owned()
-    } else {
-        format!("{url}/v1")
-    })
+    urls.into_iter()
+        .map(|url| {
+            let url = url.trim_end_matches('/');
+            if url.ends_with("/v1") {
+                url.to_owned()
+            } else {
+                format!("{url}/v1")
+            }
+        })
+        .collect()
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
@@ -168,7 +179,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode, Failure> {
     }
 
     let mut server_args = args.server.clone();
-    server_args.base_url = base_url(&args);
+    server_args.base_url = base_urls(&args);
     // No retries: a retried request would be timed twice as one. A long timeout, as vLLM's
     // (a benchmark's streams may queue for minutes), and no idle timer reset at every chunk.
     let server = setup::connect_with(&server_args, |builder| {
