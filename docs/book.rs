@@ -26,6 +26,9 @@ pub mod errors {}
 #[doc = include_str!("src/deployment.md")]
 pub mod deployment {}
 
+#[doc = include_str!("src/scaling.md")]
+pub mod scaling {}
+
 #[doc = include_str!("src/testing.md")]
 pub mod testing {}
 
