@@ -317,3 +317,35 @@ async fn bad_flags_are_refused_before_anything_is_sent() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_base_urls_share_the_load() {
+    let (a, b) = (mock().await, mock().await);
+    let dir = temp_dir("bench-replicas");
+    // Both replicas, comma-separated, each spelled as vLLM spells a base URL (no /v1).
+    let urls = format!(
+        "{},{}",
+        a.base_url().trim_end_matches("/v1"),
+        b.base_url().trim_end_matches("/v1")
+    );
+    let (file, _) = bench(
+        &urls,
+        &dir,
+        "replicas.json",
+        "--backend openai-chat --endpoint /v1/chat/completions --dataset-name random \
+         --num-prompts 60 --random-input-len 8 --random-output-len 4 --max-concurrency 8",
+    )
+    .await;
+    let result: Value = serde_json::from_str(&file).unwrap();
+    assert_eq!(result["completed"], 60);
+    let chats = |m: &MockServer| {
+        m.requests()
+            .iter()
+            .filter(|r| r.path == "/v1/chat/completions")
+            .count()
+    };
+    let (on_a, on_b) = (chats(&a), chats(&b));
+    assert_eq!(on_a + on_b, 60);
+    assert!(on_a >= 10 && on_b >= 10, "{on_a} and {on_b}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

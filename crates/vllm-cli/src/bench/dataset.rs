@@ -65,6 +65,11 @@ climbs the spiral stairs, wipes the great lens, and watches the beam sweep acros
 water, patient and regular, until morning comes again. Quantum physics, Renaissance \
 painting, volcanic geology, jazz harmony, 1842, 3.14159, e-mail@example.org, résumé, naïve.";
 
+/// The session of the dataset's tokenizer calls: with several base URLs they all go to one
+/// replica (replicas of a model share its tokenizer; vllm-mock replicas know only the ids
+/// they made themselves).
+const TOKENIZER_SESSION: &str = "vllm-rs-bench-tokenizer";
+
 /// The server's tokenizer, when it has one.
 #[derive(Clone)]
 struct Tokenizer {
@@ -78,6 +83,7 @@ impl Tokenizer {
             .tokenizer
             .tokenize()
             .model(&self.model)
+            .session_id(TOKENIZER_SESSION)
             .prompt(text)
             .add_special_tokens(special)
             .send()
@@ -91,6 +97,7 @@ impl Tokenizer {
             .tokenizer
             .detokenize()
             .model(&self.model)
+            .session_id(TOKENIZER_SESSION)
             .tokens(ids.iter().copied())
             .send()
             .await
