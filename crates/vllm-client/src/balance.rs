@@ -8,8 +8,8 @@
 //!   ("power of two choices"): busy counts this client's requests in flight there (a stream
 //!   until it is dropped), or, with [`ClientBuilder::balance_by_load`], the larger of that
 //!   and the replica's own count from vLLM's `/load`.
-//! - A replica that refuses a connection, or drops one before the response head, is ejected
-//!   at once; a background check asks every replica's `/health` each
+//! - A replica that refuses a connection (or does not accept one within the connect
+//!   timeout) is ejected at once; a background check asks every replica's `/health` each
 //!   [`health_check_interval`](ClientBuilder::health_check_interval) and ejects those that do
 //!   not answer 200. An ejected replica is asked again after the interval, then after twice
 //!   and four times as long (up to a minute), and comes back when it answers. When every
@@ -22,7 +22,7 @@
 //! [`ClientBuilder::session_id`]: crate::ClientBuilder::session_id
 //! [`ClientBuilder::balance_by_load`]: crate::ClientBuilder::balance_by_load
 
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -50,7 +50,8 @@ pub(crate) struct Balancer {
     replicas: Box<[Replica]>,
     config: BalanceConfig,
     rng: AtomicU64,
-    checker: AtomicBool,
+    /// The background health checks, once started (restarted if their runtime went away).
+    checker: Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 /// One replica.
@@ -131,7 +132,7 @@ impl Balancer {
             replicas,
             config,
             rng: AtomicU64::new(std::hash::BuildHasher::hash_one(&seed, Instant::now())),
-            checker: AtomicBool::new(false),
+            checker: Mutex::new(None),
         }
     }
 
@@ -237,16 +238,16 @@ impl Balancer {
     /// Starts the background health checks (once, from inside a Tokio runtime); they stop
     /// when the last clone of the client is dropped.
     pub(crate) fn ensure_checker(self: &Arc<Self>, transport: &Transport, headers: HeaderMap) {
-        if self.checker.load(Ordering::Relaxed) || self.checker.swap(true, Ordering::AcqRel) {
+        let mut checker = self.checker.lock().unwrap_or_else(|e| e.into_inner());
+        if checker.as_ref().is_some_and(|task| !task.is_finished()) {
             return;
         }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.checker.store(false, Ordering::Release);
             return;
         };
         let weak = Arc::downgrade(self);
         let transport = transport.clone();
-        runtime.spawn(check_forever(weak, transport, headers));
+        *checker = Some(runtime.spawn(check_forever(weak, transport, headers)));
     }
 
     /// One round of health checks: every replica due for one, at once.

@@ -456,9 +456,10 @@ impl ClientBuilder {
     /// hashing: when a replica leaves, only its sessions move), so a conversation keeps its
     /// prefix cache; any other goes to the less busy of two replicas picked at random (its
     /// requests in flight from this client, or also the replica's `/load` with
-    /// [`balance_by_load`](Self::balance_by_load)). A replica that refuses connections,
-    /// drops one before answering or fails its `/health` check is ejected until it answers
-    /// again; a request that failed before any response byte, or with a retryable status,
+    /// [`balance_by_load`](Self::balance_by_load)). A replica that refuses connections or
+    /// fails its `/health` check is ejected until it answers again; a request that failed
+    /// before any response byte (refused, or its connection dropped), or with a retryable
+    /// status,
     /// is retried on another replica at once (counted in [`max_retries`](Self::max_retries);
     /// an LLM request that was dropped before its answer can be sent again, as
     /// openai-python does). A stream that fails after its head is not retried. One URL is

@@ -326,11 +326,14 @@ impl<B: RequestBody> RequestCore<B> {
                 Err(err) => err,
             };
             drop(in_flight);
-            // Refused, or dropped before the response head: this replica is not serving.
-            let unanswered = (err.is_connect() || err.is_request()) && !err.is_builder();
-            if unanswered {
+            // Refused (or no connection in time): this replica is not serving, eject it. A
+            // connection dropped before the response head is tried elsewhere but ejects
+            // nothing: it is also what a healthy server's keep-alive timeout does to an
+            // idle pooled connection.
+            if err.is_connect() {
                 balancer.failed(index);
             }
+            let unanswered = err.is_connect() || err.is_request();
             if !tried.contains(&index) {
                 tried.push(index);
             }

@@ -328,3 +328,47 @@ async fn the_routing_headers_reach_the_server() {
     })
     .await;
 }
+
+#[test]
+fn the_health_checks_go_on_in_the_next_runtime() {
+    // A client made and used in one runtime, then used in another after the first is gone
+    // (its health-check task with it): the checks start again there.
+    let interval = Duration::from_millis(100);
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    let first = runtime();
+    let (mocks, client) = first.block_on(async {
+        let mocks = replicas(2).await;
+        let client = VllmClient::builder()
+            .base_urls(urls(&mocks))
+            .health_check_interval(interval)
+            .build();
+        // A session that lives on r1: its requests never touch r0, so only a health check
+        // can find r0 dead.
+        let mut on_r1 = None;
+        for i in 0.. {
+            let session = format!("s{i}");
+            if ask(&client, Some(session.clone())).await.unwrap() == "r1" {
+                on_r1 = Some(session);
+                break;
+            }
+        }
+        (mocks, (client, on_r1.unwrap()))
+    });
+    let (mut mocks, client, on_r1) = (mocks, client.0, client.1);
+    drop(first);
+    runtime().block_on(bounded(async {
+        drop(mocks[0].take());
+        assert_eq!(ask(&client, Some(on_r1)).await.unwrap(), "r1");
+        let started = Instant::now();
+        while !client.replicas()[0].ejected {
+            assert!(started.elapsed() < interval * 20, "{:?}", client.replicas());
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }));
+}
