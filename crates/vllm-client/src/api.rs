@@ -822,7 +822,8 @@ impl TranscriptionBuilder {
             )
             .await?;
         Ok(crate::MessageStream::new(crate::request::Opened::new(
-            sent, started,
+            crate::request::event_stream(sent).await?,
+            started,
         )))
     }
 }

@@ -337,7 +337,7 @@ impl From<TransportError> for VllmError {
     }
 }
 
-fn snippet(data: &str) -> String {
+pub(crate) fn snippet(data: &str) -> String {
     const MAX: usize = 200;
     if data.len() <= MAX {
         return data.to_owned();

@@ -430,6 +430,33 @@ impl<B: RequestBody> RequestCore<B> {
     }
 }
 
+/// `sent`, unless a stream request was answered with JSON instead of an event stream (a
+/// server or proxy that ignores `stream`, or a JSON error with a 200): then the server's
+/// error, when the JSON is one, or an error saying what came instead.
+pub(crate) async fn event_stream(sent: Sent) -> Result<Sent, VllmError> {
+    let json = sent
+        .response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| {
+            let ct = ct.trim_start().as_bytes();
+            ct.len() >= 16 && ct[..16].eq_ignore_ascii_case(b"application/json")
+        });
+    if !json {
+        return Ok(sent);
+    }
+    let body = sent.response.bytes().await?;
+    if let Ok(error) = serde_json::from_slice::<vllm_types::ErrorResponse>(&body) {
+        return Err(VllmError::server_event(error));
+    }
+    Err(VllmError::stream(format!(
+        "the server answered the stream request with JSON, not an event stream (does it \
+         stream this endpoint?): {}",
+        crate::error::snippet(&String::from_utf8_lossy(&body))
+    )))
+}
+
 /// A response whose head arrived, and the replica it counts on until it is dropped.
 #[derive(Debug)]
 pub(crate) struct Sent {
@@ -484,7 +511,7 @@ impl<B: StreamBody> RequestCore<B> {
                 r.json(body.clone()).header("accept", "text/event-stream")
             })
             .await?;
-        Ok(Opened::new(sent, started))
+        Ok(Opened::new(event_stream(sent).await?, started))
     }
 }
 

@@ -461,3 +461,91 @@ async fn legacy_completion_streams_yield_text() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_json_answer_to_a_stream_request_says_so() {
+    bounded(async {
+        // A server (or proxy) that ignores `stream` and answers the whole completion.
+        let whole = r#"{"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"m","choices":[{"index":0,"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]}"#;
+        let server = Server::always(Reply::json(200, whole)).await;
+        let client = VllmClient::new(&server.base_url);
+        let err = client
+            .chat
+            .completions()
+            .create()
+            .model("m")
+            .messages(json!([{"role": "user", "content": "hi"}]))
+            .send_stream()
+            .await
+            .unwrap_err();
+        let shown = err.to_string();
+        assert!(
+            shown.contains("answered the stream request with JSON, not an event stream"),
+            "{shown}"
+        );
+        assert!(shown.contains("chat.completion"), "{shown}");
+        assert!(!shown.contains("middle of a line"), "{shown}");
+        // An error in JSON with a 200: the server's own message.
+        let server = Server::always(Reply::json(
+            200,
+            r#"{"error":{"message":"streaming is disabled","type":"BadRequestError","code":400}}"#,
+        ))
+        .await;
+        let err = VllmClient::new(&server.base_url)
+            .chat
+            .completions()
+            .create()
+            .model("m")
+            .messages(json!([{"role": "user", "content": "hi"}]))
+            .send_stream()
+            .await
+            .unwrap_err();
+        assert!(err.is_server_event(), "{err:?}");
+        assert_eq!(err.to_string(), "streaming is disabled");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_stream_ends_at_done_even_when_the_body_stays_open() {
+    bounded(async {
+        let events = format!(
+            "{}data: [DONE]\n\n",
+            chunk(r#"{"index":0,"delta":{"content":"hi"}}"#)
+        );
+        // First answer: [DONE], then the body stays open for 10 s before its last chunk.
+        // Second: [DONE] and the body's end together.
+        let server = Server::start(move |_, n| {
+            let mut reply = Reply::sse(events.as_bytes(), 0, false);
+            if n == 0 {
+                let end = reply.parts.pop().unwrap();
+                reply
+                    .parts
+                    .push(support::Part::Delay(Duration::from_secs(10)));
+                reply.parts.push(end);
+            }
+            reply
+        })
+        .await;
+        let client = VllmClient::new(&server.base_url);
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            let got = consume(&client).await;
+            assert!(got.done && got.error.is_none());
+            assert_eq!(got.content[&0], "hi");
+            // No wait for a body that does not end (it used to be a fixed second).
+            assert!(
+                started.elapsed() < Duration::from_millis(500),
+                "{:?}",
+                started.elapsed()
+            );
+            // The rest of a body is read in the background (up to a second): let an
+            // ended one go back to the pool before the next request.
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // The body left open was not waited for and its connection not reused; the ones
+        // whose end came were.
+        assert_eq!(server.connections(), 2);
+    })
+    .await;
+}

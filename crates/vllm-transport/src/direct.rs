@@ -10,11 +10,15 @@
 //! The response head is parsed by `httparse` (what hyper uses); the request is written as
 //! one buffer, and writing stops if the server answers first. Connections are kept alive in
 //! a per-host pool of idle sockets, checked for a hang-up before reuse and every few seconds
-//! while idle. A request that gets no response byte on a reused connection (the server closed
-//! it while it was idle) goes out once more on a new connection, but only if the server
-//! cannot have acted on it: writing it failed, or its method is idempotent (as hyper-util
-//! does, a POST the server may have read is not sent twice). `https://` stays on
-//! hyper-util's client (TLS, HTTP/2 over ALPN).
+//! while idle. A request that gets no response byte on a reused connection goes out once
+//! more, on a new connection, whatever its method: that is what a server's keep-alive timeout
+//! does to an idle connection it closes just as the request goes out (uvicorn, which vLLM
+//! runs on, closes idle connections after 5 s). Sending a `POST` twice is safe for this API:
+//! an inference request changes nothing on the server, so the worst case of a server that
+//! did read it before the connection dropped is tokens generated twice, which is also why
+//! openai-python and the other OpenAI clients retry such requests. A new connection that
+//! fails the same way is an error (the server is not merely closing idle connections).
+//! `https://` stays on hyper-util's client (TLS, HTTP/2 over ALPN).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -195,17 +199,13 @@ pub(crate) async fn send(
         None => pool_key(req.uri),
     };
     let head = encode_head(&req);
-    let idempotent = matches!(
-        *req.method,
-        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS | Method::TRACE
-    );
     let mut use_pool = true;
     loop {
         let (stream, reused) = match use_pool.then(|| pool.checkout(&key)).flatten() {
             Some(stream) => (stream, true),
             None => (connect(connector, req.uri, req.proxy).await?, false),
         };
-        match exchange(stream, &head, req.body, idempotent).await {
+        match exchange(stream, &head, req.body).await {
             Ok(exchanged) => {
                 let Exchanged {
                     parts,
@@ -226,8 +226,8 @@ pub(crate) async fn send(
                 body.release_if_done();
                 return Ok((parts, body));
             }
-            // The pooled connection had been closed by the server, and the request cannot
-            // have been processed: it goes out once more, on a new connection.
+            // The pooled connection closed with no byte of an answer (the server's
+            // keep-alive timeout): the request goes out once more, on a new connection.
             Err(Failure::Resend(_err)) if reused => {
                 trace_debug!(error = %_err, "pooled connection was closed; sending again");
                 use_pool = false;
@@ -327,8 +327,7 @@ fn encode_head(req: &DirectRequest<'_>) -> BytesMut {
     out
 }
 
-/// Why an exchange failed. `Resend`: no byte of a response arrived and the server cannot
-/// have processed the request (writing it failed, or it is idempotent), so on a reused
+/// Why an exchange failed. `Resend`: no byte of a response arrived, so on a reused
 /// connection, which the server may have closed while it was idle, it can go out again.
 enum Failure {
     Resend(TransportError),
@@ -347,12 +346,7 @@ struct Exchanged {
 
 /// Writes the request and reads the response head. Stops writing if the server answers
 /// first (an error status before it read a large body).
-async fn exchange(
-    stream: TcpStream,
-    head: &[u8],
-    body: &Bytes,
-    idempotent: bool,
-) -> Result<Exchanged, Failure> {
+async fn exchange(stream: TcpStream, head: &[u8], body: &Bytes) -> Result<Exchanged, Failure> {
     let request_error = |err: io::Error| TransportError::request(Box::new(err));
     let mut buf = BytesMut::with_capacity(MIN_READ);
     let mut request_sent = write_unless_answered(&stream, head, &mut buf).await;
@@ -373,9 +367,8 @@ async fn exchange(
                 buf.advance(len);
                 if parts.status.is_informational() {
                     if parts.status == StatusCode::SWITCHING_PROTOCOLS {
-                        return Err(Failure::Other(TransportError::request(
-                            "the server switched protocols (101), which this client does not do"
-                                .into(),
+                        return Err(Failure::Other(TransportError::request_reason(
+                            "the server switched protocols (101), which this client does not do",
                         )));
                     }
                     // 100 Continue, 103 Early Hints: the real response follows.
@@ -389,9 +382,10 @@ async fn exchange(
                 });
             }
             None if buf.len() >= MAX_HEAD => {
-                return Err(Failure::Other(TransportError::request(
-                    format!("the response head is larger than {} KiB", MAX_HEAD / 1024).into(),
-                )));
+                return Err(Failure::Other(TransportError::request_reason(format!(
+                    "the response head is larger than {} KiB",
+                    MAX_HEAD / 1024
+                ))));
             }
             None => {}
         }
@@ -399,20 +393,22 @@ async fn exchange(
             buf.reserve(MIN_READ);
         }
         let err = match poll_fn(|cx| poll_read(&stream, &mut buf, cx)).await {
-            Ok(0) => io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the connection closed before the response head was complete",
+            Ok(0) if got_bytes => TransportError::request_reason(
+                "the server closed the connection before the response head was complete",
+            ),
+            Ok(0) => TransportError::request_reason(
+                "the server closed the connection without answering (closed before the response head)",
             ),
             Ok(_) => {
                 got_bytes = true;
                 continue;
             }
-            Err(err) => err,
+            Err(err) => request_error(err),
         };
-        return Err(if !got_bytes && (idempotent || !request_sent) {
-            Failure::Resend(request_error(err))
+        return Err(if !got_bytes {
+            Failure::Resend(err)
         } else {
-            Failure::Other(request_error(err))
+            Failure::Other(err)
         });
     }
 }
@@ -472,14 +468,19 @@ fn parse_head(buf: &[u8]) -> Result<Option<(http::response::Parts, usize)>, Tran
     let len = match response.parse(buf) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
+        Err(httparse::Error::TooManyHeaders) => {
+            return Err(TransportError::request_reason(format!(
+                "the response head has more than {MAX_HEADERS} headers"
+            )));
+        }
         Err(err) => {
-            return Err(TransportError::request(
-                format!("invalid HTTP response head: {err}").into(),
-            ));
+            return Err(TransportError::request_reason(format!(
+                "the server's answer is not an HTTP/1.x response ({err})"
+            )));
         }
     };
     let invalid =
-        |what: &str| TransportError::request(format!("invalid HTTP response head: {what}").into());
+        |what: &str| TransportError::request_reason(format!("invalid HTTP response head: {what}"));
     let status = response
         .code
         .and_then(|code| StatusCode::from_u16(code).ok())
@@ -535,26 +536,41 @@ enum Chunk {
 /// The body framing of a response (RFC 9112, section 6.3).
 fn framing(method: &Method, parts: &http::response::Parts) -> Result<Framing, TransportError> {
     let invalid =
-        |what: &str| TransportError::request(format!("invalid HTTP response head: {what}").into());
+        |what: &str| TransportError::request_reason(format!("invalid HTTP response head: {what}"));
     if *method == Method::HEAD
         || parts.status == StatusCode::NO_CONTENT
         || parts.status == StatusCode::NOT_MODIFIED
     {
         return Ok(Framing::Length(0));
     }
-    if let Some(te) = parts.headers.get_all(TRANSFER_ENCODING).iter().next_back() {
+    if parts.headers.contains_key(TRANSFER_ENCODING) {
         if parts.version != Version::HTTP_11 {
             return Err(invalid("transfer-encoding in an HTTP/1.0 response"));
         }
-        let last = te
-            .to_str()
-            .ok()
-            .and_then(|v| v.rsplit(',').next())
-            .map(str::trim);
-        return Ok(match last {
-            Some(coding) if coding.eq_ignore_ascii_case("chunked") => Framing::Chunked(Chunk::Size),
-            _ => Framing::Eof,
-        });
+        // Every coding of every Transfer-Encoding line, in order. Only `chunked` (last, as
+        // HTTP/1.1 requires) can be decoded here: a body compressed on the wire (`gzip,
+        // chunked`) would reach the caller as undecodable bytes, so it is refused.
+        let mut codings = Vec::new();
+        for value in parts.headers.get_all(TRANSFER_ENCODING) {
+            let value = value
+                .to_str()
+                .map_err(|_| invalid("transfer-encoding is not text"))?;
+            codings.extend(
+                value
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty() && !c.eq_ignore_ascii_case("identity")),
+            );
+        }
+        return match codings.as_slice() {
+            [] => Ok(Framing::Eof),
+            [coding] if coding.eq_ignore_ascii_case("chunked") => Ok(Framing::Chunked(Chunk::Size)),
+            _ => Err(TransportError::request_reason(format!(
+                "the response's transfer-encoding `{}` is not supported: this client decodes \
+                 only `chunked` (ask the server or proxy not to compress the transfer)",
+                codings.join(", ")
+            ))),
+        };
     }
     let mut length = None;
     for value in parts.headers.get_all(CONTENT_LENGTH) {
@@ -1043,11 +1059,11 @@ mod tests {
         assert_eq!(p.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(p.headers["retry-after"], "1");
         let err = parse_head(b"HTTX/1.1 200 OK\r\n\r\n").unwrap_err();
-        assert!(
-            chain(&err).contains("invalid HTTP response head"),
-            "{}",
-            chain(&err)
+        assert_eq!(
+            err.to_string(),
+            "the server's answer is not an HTTP/1.x response (invalid HTTP version)"
         );
+        assert!(err.is_request() && !err.is_retryable());
     }
 
     #[test]

@@ -37,7 +37,9 @@ enum Kind {
     Builder(&'static str),
     Connect,
     Timeout(TimeoutKind, Duration),
-    Request,
+    /// Failed before a response head; with what this layer saw go wrong, when it was not
+    /// an I/O error (a malformed head, a close without an answer).
+    Request(Option<Box<str>>),
     Status(Box<StatusParts>),
     Body,
     BodyTooLarge(usize),
@@ -106,7 +108,13 @@ impl TransportError {
     }
 
     pub(crate) fn request(source: BoxError) -> Self {
-        Self::new(Kind::Request, Some(source))
+        Self::new(Kind::Request(None), Some(source))
+    }
+
+    /// A failure before the response head that this layer found itself (no cause below it):
+    /// `reason` is its `Display`.
+    pub(crate) fn request_reason(reason: impl Into<Box<str>>) -> Self {
+        Self::new(Kind::Request(Some(reason.into())), None)
     }
 
     pub(crate) fn new_status(
@@ -187,7 +195,7 @@ impl TransportError {
     ///
     /// The request may have reached the server.
     pub fn is_request(&self) -> bool {
-        matches!(self.inner.kind, Kind::Request)
+        matches!(self.inner.kind, Kind::Request(_))
     }
 
     /// The server answered with a status outside `200..=299`.
@@ -342,7 +350,8 @@ impl fmt::Display for TransportError {
             Kind::Timeout(TimeoutKind::Total, after) => {
                 write!(f, "request timed out after {after:?} (total timeout)")
             }
-            Kind::Request => f.write_str("connection failed before a response arrived"),
+            Kind::Request(Some(reason)) => f.write_str(reason),
+            Kind::Request(None) => f.write_str("connection failed before a response arrived"),
             Kind::Status(parts) => write!(f, "{} {}: {}", parts.method, parts.path, parts.status),
             Kind::Body => f.write_str("failed to read the response body"),
             Kind::BodyTooLarge(limit) => {
@@ -363,7 +372,13 @@ impl fmt::Debug for TransportError {
                 .field("kind", &"Timeout")
                 .field("timeout", kind)
                 .field("after", after),
-            Kind::Request => d.field("kind", &"Request"),
+            Kind::Request(reason) => {
+                d.field("kind", &"Request");
+                if let Some(reason) = reason {
+                    d.field("reason", reason);
+                }
+                &mut d
+            }
             Kind::Status(parts) => {
                 let preview = &parts.body[..parts.body.len().min(DEBUG_BODY_PREVIEW)];
                 d.field("kind", &"Status")

@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::error::TransportError;
 use crate::response::BodyStream;
@@ -56,6 +56,33 @@ impl EventStream {
     /// Events completed by one piece share its instant. One clock read per piece read.
     pub fn arrived(&self) -> Option<Instant> {
         self.arrived
+    }
+
+    /// Stops reading: the body is dropped at once (its connection closed, not pooled, unless
+    /// it had already ended) and the stream ends (`None` from here on).
+    pub fn close(&mut self) {
+        self.body = None;
+        self.done = true;
+    }
+
+    /// Ends the stream now (`None` from here on) and reads what is left of the body in the
+    /// background, discarding it: if the body ends within `within`, its connection goes back
+    /// to the pool; otherwise it is closed. For the end of a stream whose last event was
+    /// the last that matters (`[DONE]`), so the caller need not wait for the body's end.
+    /// Outside a Tokio runtime this is [`close`](Self::close).
+    pub fn finish_in_background(&mut self, within: Duration) {
+        self.done = true;
+        let Some(mut body) = self.body.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn(async move {
+            let drain = async { while let Some(Ok(_)) = poll_fn(|cx| body.poll_data(cx)).await {} };
+            // Past `within`, the body (and its connection) is dropped unfinished.
+            let _ = tokio::time::timeout(within, drain).await;
+        });
     }
 
     /// The decoder, for its stream state ([`Decoder::last_event_id`], [`Decoder::retry`]).

@@ -39,8 +39,10 @@ pub const DEFAULT_RETRY_AFTER_MAX: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_BODY_SIZE: usize = 128 * 1024 * 1024;
 /// Default limit on the body kept with a status error: 1 MiB.
 pub const DEFAULT_MAX_ERROR_BODY_SIZE: usize = 1024 * 1024;
-/// Default time an idle pooled connection is kept open.
-pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Default time an idle pooled connection is kept open: 4 s, below the 5 s after which
+/// uvicorn (which vLLM's server runs on) and Node close idle keep-alive connections, so the
+/// client gives up a connection before the server does rather than racing it.
+pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(4);
 
 /// The `User-Agent` sent unless overridden: `vllm-transport/<version>`.
 pub const DEFAULT_USER_AGENT: &str = concat!("vllm-transport/", env!("CARGO_PKG_VERSION"));
@@ -430,7 +432,7 @@ impl TransportBuilder {
     /// A builder with the defaults: connect timeout 10 s, no response head timeout, idle
     /// timeout 300 s, total timeout 600 s, 2 retries with backoff from 500 ms up to 8 s,
     /// `Retry-After` capped at 60 s, buffered bodies up to 128 MiB, error bodies kept up to
-    /// 1 MiB, idle pooled connections kept 90 s with no per-host limit, `User-Agent`
+    /// 1 MiB, idle pooled connections kept 4 s with no per-host limit, `User-Agent`
     /// [`DEFAULT_USER_AGENT`], and (with the `rustls` feature) webpki roots.
     pub fn new() -> Self {
         TransportBuilder {
@@ -600,7 +602,8 @@ impl TransportBuilder {
         self
     }
 
-    /// How long an unused pooled connection is kept for reuse. Default 90 s; `None` keeps
+    /// How long an unused pooled connection is kept for reuse. Default 4 s
+    /// ([`DEFAULT_POOL_IDLE_TIMEOUT`], below common servers' keep-alive); `None` keeps
     /// idle connections until the server closes them. (`http://` connections past it are
     /// closed when the pool is next used for their host, not by a timer; one the server
     /// closed is never reused.)

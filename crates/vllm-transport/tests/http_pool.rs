@@ -177,3 +177,34 @@ fn transport_is_cheap_to_share() {
     assert_send::<vllm_transport::EventStream>();
     assert_send::<vllm_transport::RequestBuilder>();
 }
+
+#[tokio::test]
+async fn by_default_a_connection_idle_past_4_seconds_is_not_reused() {
+    // A server that keeps connections open for ever: only the client's own idle timeout
+    // decides. uvicorn (vLLM's server) closes idle connections after 5 s; the default
+    // gives them up before that, so a request never races the server's close.
+    assert!(vllm_transport::DEFAULT_POOL_IDLE_TIMEOUT < Duration::from_secs(5));
+    let server = Server::respond_always(response("200 OK", &[], b"ok")).await;
+    let transport = Transport::builder().build().unwrap();
+    let get = || async {
+        transport
+            .get(server.url("/x"))
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+    };
+    get().await;
+    get().await;
+    assert_eq!(server.connections(), 1, "reused while fresh");
+    tokio::time::sleep(vllm_transport::DEFAULT_POOL_IDLE_TIMEOUT + Duration::from_millis(200))
+        .await;
+    get().await;
+    assert_eq!(
+        server.connections(),
+        2,
+        "a new connection after the idle timeout"
+    );
+}

@@ -13,7 +13,7 @@ mod timings;
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::poll_fn;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
 use std::time::Instant;
@@ -73,9 +73,9 @@ enum Read {
     Failed,
 }
 
-/// After `[DONE]`, how long the next read waits for the end of the body (so the connection
-/// can be reused) before giving up on it.
-const DRAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+/// After `[DONE]`, how long the rest of the body is read in the background (so the connection
+/// can be reused) before it is closed.
+const DRAIN_WITHIN: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The engine of a stream: reads SSE events, parses chunks, keeps the state.
 pub(crate) struct StreamCore<P: Processor> {
@@ -91,7 +91,6 @@ pub(crate) struct StreamCore<P: Processor> {
     timings: StreamTimings,
     /// The body was read to its end (the connection can go back to the pool).
     body_ended: bool,
-    drain_deadline: Option<Pin<Box<tokio::time::Sleep>>>,
     /// Counts the stream on its replica (with several base URLs) until it is dropped.
     _in_flight: Option<crate::balance::InFlight>,
 }
@@ -115,7 +114,6 @@ impl<P: Processor> StreamCore<P> {
             state: State::Open,
             timings: StreamTimings::new(started, Instant::now()),
             body_ended: false,
-            drain_deadline: None,
             _in_flight: in_flight,
         }
     }
@@ -241,27 +239,27 @@ impl<P: Processor> StreamCore<P> {
         }
     }
 
-    /// After `[DONE]`, reads the end of the body (briefly) so that the connection goes back
-    /// to the pool.
+    /// After `[DONE]`, takes in what is left of the body if it is already here, so that the
+    /// connection goes back to the pool; a body not over yet is read to its end in the
+    /// background (for at most [`DRAIN_WITHIN`], then closed). Never waits.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.body_ended {
             return Poll::Ready(());
         }
         loop {
             match Pin::new(&mut self.events).poll_next(cx) {
-                Poll::Ready(None) | Poll::Ready(Some(Err(_))) => {
-                    self.body_ended = true;
-                    return Poll::Ready(());
-                }
+                Poll::Ready(None) | Poll::Ready(Some(Err(_))) => break,
                 // Bytes after [DONE] carry nothing for the caller.
                 Poll::Ready(Some(Ok(_))) => continue,
-                Poll::Pending => break,
+                // The rest of the body is not here yet (uvicorn sends the last chunk in a
+                // write of its own after [DONE]; a server may also keep the body open): the
+                // caller does not wait for it.
+                Poll::Pending => {
+                    self.events.finish_in_background(DRAIN_WITHIN);
+                    break;
+                }
             }
         }
-        let deadline = self
-            .drain_deadline
-            .get_or_insert_with(|| Box::pin(tokio::time::sleep(DRAIN_WAIT)));
-        ready!(deadline.as_mut().poll(cx));
         self.body_ended = true;
         Poll::Ready(())
     }
