@@ -125,7 +125,6 @@ impl VllmError {
     }
 
     /// A non-2xx answer with its body (to an unknown request).
-    #[cfg(test)]
     pub(crate) fn status(status: u16, body: &[u8]) -> Self {
         Self::status_of(
             None,

@@ -25,6 +25,8 @@ mod chat;
 mod client;
 mod completions;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod head;
 mod request;
 mod response;

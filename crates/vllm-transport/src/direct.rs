@@ -466,6 +466,13 @@ fn parse_head(buf: &[u8]) -> Result<Option<(http::response::Parts, usize)>, Tran
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut response = httparse::Response::new(&mut headers);
     let len = match response.parse(buf) {
+        // The same limit on a head that arrived whole as on one still arriving.
+        Ok(httparse::Status::Complete(len)) if len > MAX_HEAD => {
+            return Err(TransportError::request_reason(format!(
+                "the response head is larger than {} KiB",
+                MAX_HEAD / 1024
+            )));
+        }
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(httparse::Error::TooManyHeaders) => {
@@ -824,6 +831,11 @@ fn decode_chunked(
                     }
                     break;
                 };
+                // The same limit on a whole line as on a partial one: the outcome must not
+                // depend on how the bytes arrived.
+                if nl > MAX_LINE {
+                    return Err(chunk_error("chunk-size line too long"));
+                }
                 let size = parse_chunk_size(&buf[read..read + nl])?;
                 read += nl + 1;
                 state = if size == 0 {
@@ -868,6 +880,9 @@ fn decode_chunked(
                     }
                     break;
                 };
+                if nl > MAX_LINE {
+                    return Err(chunk_error("trailer line too long"));
+                }
                 let line = &buf[read..read + nl];
                 read += nl + 1;
                 if line.is_empty() || line == b"\r" {
@@ -902,6 +917,75 @@ fn parse_chunk_size(line: &[u8]) -> Result<u64, TransportError> {
         size = size << 4 | u64::from(digit);
     }
     Ok(size)
+}
+
+/// Reads `data` as one response to a `POST`, the way a connection of this path does, with
+/// the socket handing it over in pieces of the sizes in `cuts` (cycled; 0 or none: whole):
+/// the head (skipping `1xx`), the framing, then the body decoded piece by piece. Gives the
+/// status, the body and whether its framing saw it end, or the error's text. For fuzzing
+/// (the outcome must not depend on the cuts) and the differential tests.
+pub(crate) fn read_response(data: &[u8], cuts: &[usize]) -> Result<(u16, Vec<u8>, bool), String> {
+    let mut pieces = Vec::new();
+    let mut rest = data;
+    let mut i = 0;
+    while !rest.is_empty() {
+        let cut = cuts.get(i % cuts.len().max(1)).copied().unwrap_or(0);
+        let n = if cut == 0 {
+            rest.len()
+        } else {
+            cut.min(rest.len())
+        };
+        pieces.push(&rest[..n]);
+        rest = &rest[n..];
+        i += 1;
+    }
+    let mut pieces = pieces.into_iter();
+    let mut buf = BytesMut::new();
+    let parts = loop {
+        match parse_head(&buf).map_err(|e| e.to_string())? {
+            Some((parts, len)) => {
+                buf.advance(len);
+                if parts.status == StatusCode::SWITCHING_PROTOCOLS {
+                    return Err("switched protocols".into());
+                }
+                if parts.status.is_informational() {
+                    continue;
+                }
+                break parts;
+            }
+            None if buf.len() >= MAX_HEAD => return Err("head too large".into()),
+            None => match pieces.next() {
+                Some(piece) => buf.extend_from_slice(piece),
+                None => return Err("closed before the head was complete".into()),
+            },
+        }
+    };
+    let framing = framing(&Method::POST, &parts).map_err(|e| e.to_string())?;
+    let mut body = DirectBody {
+        stream: None,
+        buf,
+        framing,
+        read_size: MIN_READ,
+        trailers: Trailers::default(),
+        release: None,
+    };
+    let mut out = Vec::new();
+    loop {
+        let data = body.decode().map_err(|e| e.to_string())?;
+        out.extend_from_slice(&data);
+        if body.framing == Framing::Done {
+            return Ok((parts.status.as_u16(), out, true));
+        }
+        if !data.is_empty() {
+            continue;
+        }
+        match pieces.next() {
+            Some(piece) => body.buf.extend_from_slice(piece),
+            // The connection closed: the end of an until-close body, else a cut one.
+            None if body.framing == Framing::Eof => return Ok((parts.status.as_u16(), out, true)),
+            None => return Ok((parts.status.as_u16(), out, false)),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -46,6 +46,13 @@ impl EventStream {
         }
     }
 
+    /// The events of `body`, decoded with the default limits. For fuzzing and for tests of
+    /// code that reads streams (with [`BodyStream::from_chunks`]); not part of the API.
+    #[doc(hidden)]
+    pub fn from_body(body: BodyStream) -> Self {
+        Self::new(body, Decoder::new())
+    }
+
     /// The next event, `None` once the body has ended cleanly (or after an error).
     pub async fn next(&mut self) -> Option<Result<Event, TransportError>> {
         poll_fn(|cx| self.poll_event(cx)).await

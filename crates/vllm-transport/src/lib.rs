@@ -116,6 +116,8 @@ mod connect;
 mod direct;
 mod error;
 mod event_stream;
+#[doc(hidden)]
+pub mod fuzzing;
 mod proxy;
 mod response;
 mod retry;

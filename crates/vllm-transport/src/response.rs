@@ -219,6 +219,8 @@ enum Inner {
     Hyper(Incoming),
     /// A connection read directly (`http://`).
     Direct(DirectBody),
+    /// Chunks already in memory ([`BodyStream::from_chunks`]).
+    Memory(std::collections::VecDeque<Bytes>),
 }
 
 impl BodyStream {
@@ -228,6 +230,13 @@ impl BodyStream {
 
     pub(crate) fn direct(body: DirectBody, idle: Option<Duration>) -> Self {
         Self::with_inner(Inner::Direct(body), idle)
+    }
+
+    /// A body of these chunks, all already here (it never waits). For fuzzing and for
+    /// tests of code that reads bodies; not part of the API.
+    #[doc(hidden)]
+    pub fn from_chunks(chunks: impl IntoIterator<Item = Bytes>) -> Self {
+        Self::with_inner(Inner::Memory(chunks.into_iter().collect()), None)
     }
 
     fn with_inner(body: Inner, idle: Option<Duration>) -> Self {
@@ -316,6 +325,9 @@ impl Body for BodyStream {
                 }
                 polled => polled.map_ok(Frame::data),
             },
+            Some(Inner::Memory(chunks)) => {
+                Poll::Ready(chunks.pop_front().map(|c| Ok(Frame::data(c))))
+            }
         };
         match polled {
             Poll::Ready(Some(Ok(frame))) => {
@@ -339,6 +351,7 @@ impl Body for BodyStream {
             None => true,
             Some(Inner::Hyper(body)) => body.is_end_stream(),
             Some(Inner::Direct(body)) => body.is_end_stream(),
+            Some(Inner::Memory(chunks)) => chunks.is_empty(),
         }
     }
 
@@ -350,6 +363,9 @@ impl Body for BodyStream {
                 Some(exact) => SizeHint::with_exact(exact),
                 None => SizeHint::default(),
             },
+            Some(Inner::Memory(chunks)) => {
+                SizeHint::with_exact(chunks.iter().map(|c| c.len() as u64).sum())
+            }
         }
     }
 }

@@ -1,0 +1,4 @@
+//! `vllm_transport::fuzzing::http_response`: see its docs for what it checks.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| vllm_transport::fuzzing::http_response(data));
