@@ -637,15 +637,21 @@ impl Trailers {
         if self.len > MAX_HEAD {
             return Err(chunk_error("trailer section too large"));
         }
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
         let colon = line
             .iter()
             .position(|&b| b == b':')
             .ok_or_else(|| chunk_error("bad trailer line"))?;
         let name =
             HeaderName::from_bytes(&line[..colon]).map_err(|_| chunk_error("bad trailer name"))?;
-        let value = HeaderValue::from_bytes(line[colon + 1..].trim_ascii())
-            .map_err(|_| chunk_error("bad trailer value"))?;
+        // Optional whitespace is spaces and tabs only (a CR or LF is refused by the value).
+        let value = &line[colon + 1..];
+        let start = value.iter().position(|&b| b != b' ' && b != b'\t');
+        let end = value.iter().rposition(|&b| b != b' ' && b != b'\t');
+        let value = match (start, end) {
+            (Some(start), Some(end)) => &value[start..=end],
+            _ => &[][..],
+        };
+        let value = HeaderValue::from_bytes(value).map_err(|_| chunk_error("bad trailer value"))?;
         self.fields
             .get_or_insert_with(HeaderMap::new)
             .append(name, value);
@@ -829,6 +835,8 @@ fn decode_chunked(
                     if len - read > MAX_LINE {
                         return Err(chunk_error("chunk-size line too long"));
                     }
+                    // A line that cannot become valid is refused now, not when it ends.
+                    check_partial_chunk_size(&buf[read..])?;
                     break;
                 };
                 // The same limit on a whole line as on a partial one: the outcome must not
@@ -836,7 +844,11 @@ fn decode_chunked(
                 if nl > MAX_LINE {
                     return Err(chunk_error("chunk-size line too long"));
                 }
-                let size = parse_chunk_size(&buf[read..read + nl])?;
+                // CRLF only, as hyper (the `https://` path) and httparse read it.
+                let Some(line) = buf[read..read + nl].strip_suffix(b"\r") else {
+                    return Err(chunk_error("chunk-size line not ended by CRLF"));
+                };
+                let size = parse_chunk_size(line)?;
                 read += nl + 1;
                 state = if size == 0 {
                     Chunk::Trailers
@@ -866,12 +878,8 @@ fn decode_chunked(
                     read += 2;
                     state = Chunk::Size;
                 }
-                Some([b'\n', ..]) => {
-                    read += 1;
-                    state = Chunk::Size;
-                }
                 Some([] | [b'\r']) | None => break,
-                Some(_) => return Err(chunk_error("chunk data not followed by a line end")),
+                Some(_) => return Err(chunk_error("chunk data not followed by CRLF")),
             },
             Chunk::Trailers => {
                 let Some(nl) = memchr::memchr(b'\n', &buf[read..]) else {
@@ -883,9 +891,11 @@ fn decode_chunked(
                 if nl > MAX_LINE {
                     return Err(chunk_error("trailer line too long"));
                 }
-                let line = &buf[read..read + nl];
+                let Some(line) = buf[read..read + nl].strip_suffix(b"\r") else {
+                    return Err(chunk_error("trailer line not ended by CRLF"));
+                };
                 read += nl + 1;
-                if line.is_empty() || line == b"\r" {
+                if line.is_empty() {
                     return Ok((Framing::Done, read, written));
                 }
                 trailers.add_line(line)?;
@@ -895,14 +905,45 @@ fn decode_chunked(
     Ok((Framing::Chunked(state), read, written))
 }
 
-/// Parses `1a3f[ ][;ext...][\r]`: hex digits, then optional whitespace and extensions.
+/// Refuses the start of a chunk-size line that no ending can make valid (a byte other than
+/// a hex digit before the whitespace or `;`, too many digits, a CR not at the end).
+fn check_partial_chunk_size(partial: &[u8]) -> Result<(), TransportError> {
+    let mut digits = 0;
+    let mut after_space = false;
+    for (i, &b) in partial.iter().enumerate() {
+        match b {
+            b'\r' if i + 1 == partial.len() && digits > 0 => {}
+            b'\r' => return Err(chunk_error("bad chunk size")),
+            b';' if digits > 0 => {
+                return match memchr::memchr(b'\r', &partial[i..]) {
+                    Some(at) if i + at + 1 != partial.len() => Err(chunk_error("bad chunk size")),
+                    _ => Ok(()),
+                };
+            }
+            b' ' | b'\t' if digits > 0 => after_space = true,
+            b if b.is_ascii_hexdigit() && !after_space && digits < 16 => digits += 1,
+            _ => return Err(chunk_error("bad chunk size")),
+        }
+    }
+    Ok(())
+}
+
+/// Parses `1a3f[ ][;ext...]` (the line without its CRLF): hex digits, then optional whitespace and extensions.
 fn parse_chunk_size(line: &[u8]) -> Result<u64, TransportError> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    // A CR in the line is a line end one reader sees and another does not: refused, as
+    // httparse does.
+    if memchr::memchr(b'\r', line).is_some() {
+        return Err(chunk_error("bad chunk size"));
+    }
     let digits = match line.iter().position(|&b| b == b';') {
         Some(semi) => &line[..semi],
         None => line,
     };
-    let digits = digits.trim_ascii_end();
+    let end = digits
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(0, |i| i + 1);
+    let digits = &digits[..end];
     if digits.is_empty() || digits.len() > 16 {
         return Err(chunk_error("bad chunk size"));
     }
@@ -1036,10 +1077,23 @@ mod tests {
     }
 
     #[test]
-    fn chunked_bare_lf_and_unfinished() {
-        let (out, framing, _) = decode_all(b"3\nabc\n2\nde", 4).unwrap();
+    fn chunked_lines_end_in_crlf_and_unfinished_is_not_an_error() {
+        let (out, framing, _) = decode_all(b"3\r\nabc\r\n2\r\nde", 4).unwrap();
         assert_eq!(out, b"abcde");
         assert_eq!(framing, Framing::Chunked(Chunk::DataEnd));
+        // A bare LF is refused, as hyper and httparse refuse it.
+        for bare in [
+            &b"3\nabc\r\n"[..],
+            b"3\r\nabc\n0\r\n\r\n",
+            b"0\r\nx: y\n\r\n",
+        ] {
+            for piece in [1, 3, 64] {
+                assert!(
+                    decode_all(bare, piece).is_err(),
+                    "{bare:?} in pieces of {piece}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -122,15 +122,16 @@ async fn informational_responses_are_skipped() {
 
 #[tokio::test]
 async fn chunked_body_in_any_segmentation_then_reuse() {
-    // Many chunks in one segment, a chunk split across segments, a chunk extension, a
-    // bare-LF line end and a trailer; then the connection serves a second request.
+    // Many chunks in one segment, a chunk split across segments (and across its CRLF), a
+    // chunk extension and a trailer; then the connection serves a second request.
     let server = Server::start(|mut conn| async move {
         while let Some(req) = conn.read_request().await {
             conn.write(&chunked_head("200 OK", &[])).await.unwrap();
             conn.write(b"3\r\nabc\r\n2\r\nde\r\n1;name=v\r\nf\r\n4\r\nghi")
                 .await
                 .unwrap();
-            conn.write(b"j\r\n5\nklmno\n").await.unwrap();
+            conn.write(b"j\r").await.unwrap();
+            conn.write(b"\n5\r\nklmno\r\n").await.unwrap();
             let last = format!("{:x}\r\n#{}\r\n0\r\nx-trailer: 1\r\n\r\n", 2, req.number);
             conn.write(last.as_bytes()).await.unwrap();
         }
