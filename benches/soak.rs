@@ -34,6 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use vllm_benches::Rng;
 use vllm_client::{StreamEvent, VllmClient, VllmError, json};
 
 /// Longer than any outcome can take: a 5 s head timeout on each of 3 attempts, backoff, and
@@ -170,19 +171,6 @@ async fn request(client: &VllmClient, model: &str, prompt: &str) -> Result<Strin
         }
     }
     Ok(text)
-}
-
-/// A cheap generator (splitmix64), seeded per task.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
 }
 
 #[derive(Default)]

@@ -18,12 +18,13 @@ pub const TCP_PIECE: usize = 1460;
 /// A large read: the piece size of a fast local connection.
 pub const LARGE_PIECE: usize = 256 * 1024;
 
-/// A small deterministic PRNG (SplitMix64).
+/// A small deterministic PRNG (SplitMix64), seeded with its field.
 #[derive(Debug, Clone)]
-struct Rng(u64);
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    /// The next 64 random bits.
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
