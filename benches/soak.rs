@@ -231,9 +231,9 @@ async fn soak(duration: Duration, streams: usize, out: &str) -> bool {
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng(id as u64 * 7919 + 1);
             // Spread the first requests over a second.
-            tokio::time::sleep(Duration::from_millis(rng.next() % 1000)).await;
+            tokio::time::sleep(Duration::from_millis(rng.next_u64() % 1000)).await;
             while !stop.load(Ordering::Relaxed) {
-                let roll = rng.next() % 1000;
+                let roll = rng.next_u64() % 1000;
                 let mut acc = 0;
                 let model = FAULTS
                     .iter()
@@ -242,9 +242,9 @@ async fn soak(duration: Duration, streams: usize, out: &str) -> bool {
                         roll < acc
                     })
                     .map_or("echo", |(m, _)| *m);
-                let words = 10 + rng.next() % 50;
+                let words = 10 + rng.next_u64() % 50;
                 let prompt = (0..words)
-                    .map(|_| format!("w{}", rng.next() % 100_000))
+                    .map(|_| format!("w{}", rng.next_u64() % 100_000))
                     .collect::<Vec<_>>()
                     .join(" ");
                 started.fetch_add(1, Ordering::Relaxed);

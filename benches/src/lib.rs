@@ -24,7 +24,7 @@ pub struct Rng(pub u64);
 
 impl Rng {
     /// The next 64 random bits.
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -33,7 +33,7 @@ impl Rng {
     }
 
     fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[(self.next() % items.len() as u64) as usize]
+        items[(self.next_u64() % items.len() as u64) as usize]
     }
 }
 
@@ -138,7 +138,7 @@ pub fn chat_stream(len: usize) -> Vec<u8> {
     let mut tokens = 0;
     while out.len() < len {
         let mut content = String::new();
-        for _ in 0..=rng.next() % 3 {
+        for _ in 0..=rng.next_u64() % 3 {
             content.push_str(rng.pick(TOKENS));
             tokens += 1;
         }
@@ -188,10 +188,10 @@ pub fn tool_call_stream(len: usize) -> Vec<u8> {
             &mut out,
             &format!(
                 "{{\"index\":0,\"delta\":{{\"content\":null,\"tool_calls\":[{{\"id\":\"chatcmpl-tool-{:016x}\",\"type\":\"function\",\"index\":{call},\"function\":{{\"name\":\"get_weather\"}}}}]}},\"logprobs\":null,\"finish_reason\":null,\"token_ids\":null}}",
-                rng.next()
+                rng.next_u64()
             ),
         );
-        for _ in 0..20 + rng.next() % 40 {
+        for _ in 0..20 + rng.next_u64() % 40 {
             let part = rng.pick(ARGUMENT_PARTS);
             tokens += 1;
             chunk_line(
