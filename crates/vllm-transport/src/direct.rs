@@ -1116,6 +1116,32 @@ mod tests {
         assert!(decode_all(&long, long.len()).is_err());
     }
 
+    /// Inputs on which the differential test against httparse (tests/fuzz_targets.rs) found
+    /// this reader accepting what httparse refuses, each refused now, in any pieces.
+    #[test]
+    fn regressions_found_against_httparse() {
+        for bad in [
+            // A CR inside the size line, before an extension.
+            &b"0\r;\n\r\n"[..],
+            // A CR inside a trailer value, which trimming took for whitespace.
+            b"0\r\na: \r c: d\r\n\r\n",
+            // Line ends without their CR.
+            b"7;a=b\r\n\0\0\0\0\0\0\r\n\n0\r\n\r\n",
+            b"0\r\n\n",
+        ] {
+            for piece in [1, 2, 5, bad.len()] {
+                assert!(
+                    decode_all(bad, piece).is_err(),
+                    "{bad:?} in pieces of {piece}"
+                );
+            }
+        }
+        // A size line that cannot become valid is refused before it ends, as httparse does.
+        assert!(decode_all(b"g0", 2).is_err());
+        assert!(decode_all(b"1 2", 3).is_err());
+        assert!(decode_all(b"12", 2).is_ok(), "a size line still arriving");
+    }
+
     fn parts(head: &str) -> http::response::Parts {
         parse_head(head.as_bytes()).unwrap().unwrap().0
     }
