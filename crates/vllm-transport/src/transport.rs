@@ -336,19 +336,35 @@ impl Transport {
                 crate::direct::send(&self.shared.direct, &self.shared.connector, direct).await?;
             return Ok((parts, BodyStream::direct(body, idle_timeout)));
         }
-        let mut request = http::Request::new(Full::new(req.body.clone()));
-        *request.method_mut() = req.method.clone();
-        *request.uri_mut() = req.uri.clone();
-        *request.headers_mut() = req.headers.clone();
-        let response = self
-            .shared
-            .client
-            .request(request)
-            .await
-            .map_err(client_error)?;
+        let mut resent = false;
+        let response = loop {
+            let mut request = http::Request::new(Full::new(req.body.clone()));
+            *request.method_mut() = req.method.clone();
+            *request.uri_mut() = req.uri.clone();
+            *request.headers_mut() = req.headers.clone();
+            match self.shared.client.request(request).await {
+                Ok(response) => break response,
+                // hyper-util resends a request its pooled connection never took; one the
+                // server closed the connection on without a byte of an answer (its
+                // keep-alive timeout racing the request) goes out once more here, on
+                // another connection, as on the direct path (see `direct`'s docs for why
+                // that is safe for this API).
+                Err(err) if !resent && closed_without_answer(&err) => {
+                    trace_debug!(error = %err, "connection closed without an answer; sending again");
+                    resent = true;
+                }
+                Err(err) => return Err(client_error(err)),
+            }
+        };
         let (parts, incoming) = response.into_parts();
         Ok((parts, BodyStream::new(incoming, idle_timeout)))
     }
+}
+
+/// Whether the pooled client's connection closed before any byte of the answer.
+fn closed_without_answer(err: &hyper_util::client::legacy::Error) -> bool {
+    !err.is_connect()
+        && find_in_chain::<hyper::Error>(err).is_some_and(hyper::Error::is_incomplete_message)
 }
 
 /// Classifies an error from the pooled client.

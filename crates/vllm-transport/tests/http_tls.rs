@@ -130,3 +130,104 @@ async fn self_signed_certificate_is_rejected_by_default() {
     let chain = support::error_chain(&err);
     assert!(chain.to_lowercase().contains("certificate"), "{chain}");
 }
+
+/// A TLS server speaking HTTP/1.1 by hand: every connection answers its first request (kept
+/// alive) and closes on the second without a byte of an answer, as a server whose keep-alive
+/// timeout fires just as the request arrives.
+async fn start_tls_server_closing_request_2() -> TlsServer {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let cert = CertificateDer::from(include_bytes!("support/tls/cert.der").to_vec());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+        include_bytes!("support/tls/key.der").to_vec(),
+    ));
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![cert], key)
+    .unwrap();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let connections = Arc::new(AtomicUsize::new(0));
+    let counter = connections.clone();
+    let task = tokio::spawn(async move {
+        let mut tasks = JoinSet::new();
+        loop {
+            let (tcp, _) = listener.accept().await.unwrap();
+            counter.fetch_add(1, Ordering::SeqCst);
+            let acceptor = acceptor.clone();
+            tasks.spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = Vec::new();
+                for number in 1.. {
+                    // Read one request: its head, and its body by Content-Length.
+                    let head_end = loop {
+                        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break at + 4;
+                        }
+                        let mut piece = [0u8; 4096];
+                        match tls.read(&mut piece).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&piece[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .map_or(0, |v| v.trim().parse().unwrap());
+                    while buf.len() < head_end + length {
+                        let mut piece = [0u8; 4096];
+                        match tls.read(&mut piece).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&piece[..n]),
+                        }
+                    }
+                    buf.drain(..head_end + length);
+                    if number == 2 {
+                        let _ = tls.shutdown().await;
+                        return;
+                    }
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    if tls.write_all(answer).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    TlsServer {
+        addr,
+        connections,
+        task,
+    }
+}
+
+#[tokio::test]
+async fn https_post_on_a_connection_closed_without_an_answer_goes_out_again_once() {
+    let server = start_tls_server_closing_request_2().await;
+    let transport = support::builder()
+        .danger_accept_invalid_certs(true)
+        .max_retries(0)
+        .build()
+        .unwrap();
+    let url = format!("https://localhost:{}/v1/completions", server.addr.port());
+    for _ in 0..2 {
+        let response = transport
+            .post(url.as_str())
+            .json("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.version(), http::Version::HTTP_11);
+        assert_eq!(response.bytes().await.unwrap(), &b"ok"[..]);
+    }
+    // The second POST died with the first connection and went out again on a second one.
+    assert_eq!(server.connections.load(Ordering::SeqCst), 2);
+}
