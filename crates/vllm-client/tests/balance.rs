@@ -195,9 +195,9 @@ async fn a_silent_dead_replica_is_ejected_within_one_health_check_interval() {
         // No traffic: only the health check can notice.
         while !client.replicas()[0].ejected {
             // The first check after it died finds it: at most one interval, plus the
-            // moment a refused connection takes and some scheduling slack.
+            // moment a refused connection takes and scheduling slack on a loaded machine.
             assert!(
-                killed_at.elapsed() < interval + Duration::from_millis(150),
+                killed_at.elapsed() < interval + Duration::from_millis(300),
                 "not ejected after {:?} (interval {interval:?})",
                 killed_at.elapsed()
             );
