@@ -173,11 +173,18 @@ async fn failures_are_counted_by_kind_and_the_run_goes_on() {
         .iter()
         .map(|e| e.as_str().unwrap())
         .collect();
-    assert!(
-        errors[0].contains("400 Bad Request: bad prompt"),
-        "{errors:?}"
-    );
-    assert_eq!(result["output_lens"][0], 0);
+    // Which two requests met the errors depends on the order the tasks got their turns.
+    let failed: Vec<usize> = (0..errors.len())
+        .filter(|&i| !errors[i].is_empty())
+        .collect();
+    assert_eq!(failed.len(), 2, "{errors:?}");
+    for i in failed {
+        assert!(
+            errors[i].contains("400 Bad Request: bad prompt"),
+            "{errors:?}"
+        );
+        assert_eq!(result["output_lens"][i], 0);
+    }
     assert_eq!(result["vllm_rs"]["errors_by_kind"]["status 400"], 2);
     assert!(out.contains("Errors, status 400:"), "{out}");
     std::fs::remove_dir_all(&dir).unwrap();
