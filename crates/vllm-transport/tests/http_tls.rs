@@ -31,8 +31,8 @@ impl Drop for TlsServer {
     }
 }
 
-/// Answers every request with the HTTP version it came over, e.g. `HTTP/2.0`.
-async fn start_tls_server() -> TlsServer {
+/// A TLS acceptor with the test certificate, offering these ALPN protocols.
+fn tls_acceptor(alpn: &[&[u8]]) -> tokio_rustls::TlsAcceptor {
     let cert = CertificateDer::from(include_bytes!("support/tls/cert.der").to_vec());
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
         include_bytes!("support/tls/key.der").to_vec(),
@@ -45,8 +45,13 @@ async fn start_tls_server() -> TlsServer {
     .with_no_client_auth()
     .with_single_cert(vec![cert], key)
     .unwrap();
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+/// Answers every request with the HTTP version it came over, e.g. `HTTP/2.0`.
+async fn start_tls_server() -> TlsServer {
+    let acceptor = tls_acceptor(&[b"h2", b"http/1.1"]);
 
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -136,20 +141,7 @@ async fn self_signed_certificate_is_rejected_by_default() {
 /// timeout fires just as the request arrives.
 async fn start_tls_server_closing_request_2() -> TlsServer {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let cert = CertificateDer::from(include_bytes!("support/tls/cert.der").to_vec());
-    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
-        include_bytes!("support/tls/key.der").to_vec(),
-    ));
-    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .unwrap()
-    .with_no_client_auth()
-    .with_single_cert(vec![cert], key)
-    .unwrap();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let acceptor = tls_acceptor(&[b"http/1.1"]);
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let connections = Arc::new(AtomicUsize::new(0));
