@@ -237,7 +237,11 @@ impl Balancer {
 
     /// Starts the background health checks (once, from inside a Tokio runtime); they stop
     /// when the last clone of the client is dropped.
-    pub(crate) fn ensure_checker(self: &Arc<Self>, transport: &Transport, headers: HeaderMap) {
+    pub(crate) fn ensure_checker(
+        self: &Arc<Self>,
+        transport: &Transport,
+        headers: impl FnOnce() -> HeaderMap,
+    ) {
         let mut checker = self.checker.lock().unwrap_or_else(|e| e.into_inner());
         if checker.as_ref().is_some_and(|task| !task.is_finished()) {
             return;
@@ -247,7 +251,7 @@ impl Balancer {
         };
         let weak = Arc::downgrade(self);
         let transport = transport.clone();
-        *checker = Some(runtime.spawn(check_forever(weak, transport, headers)));
+        *checker = Some(runtime.spawn(check_forever(weak, transport, headers())));
     }
 
     /// One round of health checks: every replica due for one, at once.

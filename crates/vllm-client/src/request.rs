@@ -297,7 +297,7 @@ impl<B: RequestBody> RequestCore<B> {
                 in_flight: None,
             });
         };
-        balancer.ensure_checker(transport, self.inner.headers());
+        balancer.ensure_checker(transport, || self.inner.headers());
         let mut headers = self.inner.headers();
         headers.extend(self.headers.clone());
         // Without a stream the timeout covers every attempt together, as the transport's
