@@ -370,6 +370,10 @@ struct Pacing {
     /// timed from it, not from when the previous one went out, so that the timer's lateness
     /// does not add up over a stream.
     clock: Option<tokio::time::Instant>,
+    /// When the request got its slot: the prefill runs from then, so the time to first
+    /// token counts from the request's admission, the mock's own work before the first
+    /// event (writing the head, the first poll of the body) included, as vLLM's does.
+    admitted_at: Option<tokio::time::Instant>,
 }
 
 impl ReplyBody {
@@ -414,14 +418,20 @@ impl ReplyBody {
             event: 0,
             sent: 0,
             sleep: None,
-            pacing: pacing.map(|(engine, tracker)| Pacing {
-                admission: Some(engine.admit()),
-                engine,
-                tracker,
-                prefilled: false,
-                held: None,
-                waited: false,
-                clock: None,
+            pacing: pacing.map(|(engine, tracker)| {
+                let admission = engine.admit();
+                let admitted_at =
+                    matches!(admission, Admission::Ready(_)).then(tokio::time::Instant::now);
+                Pacing {
+                    admission: Some(admission),
+                    engine,
+                    tracker,
+                    prefilled: false,
+                    held: None,
+                    waited: false,
+                    clock: None,
+                    admitted_at,
+                }
             }),
             exact_len: None,
         };
@@ -468,11 +478,15 @@ impl ReplyBody {
                 let slot = ready!(admission.poll_slot(cx));
                 pacing.admission = None;
                 pacing.tracker.admitted(slot);
+                pacing
+                    .admitted_at
+                    .get_or_insert_with(tokio::time::Instant::now);
             }
             if !pacing.prefilled {
                 pacing.prefilled = true;
                 let ttft = pacing.engine.timing.ttft_time();
-                let until = pacing.engine.on_step(tokio::time::Instant::now() + ttft);
+                let from = pacing.admitted_at.unwrap_or_else(tokio::time::Instant::now);
+                let until = pacing.engine.on_step(from + ttft);
                 pacing.clock = Some(until);
                 if until > tokio::time::Instant::now() {
                     self.sleep = Some(Box::pin(crate::clock::sleep_until(until)));
