@@ -250,40 +250,17 @@ async fn chat(
         request = request.temperature(t);
     }
     let mut stream = request.send_stream().await?;
-    let mut timing = Timing::new(sent);
-    let mut per_chunk_usage = true;
+    let mut tally = Tally::new(sent);
     while stream.try_next_chunk().await?.is_some() {
         let at = stream.timings().last_chunk().unwrap_or_else(Instant::now);
         let Some(chunk) = stream.chunk() else { break };
-        measured.chunks += 1;
-        let usage = chunk.usage.as_ref();
-        if let Some(usage) = usage {
-            measured.usage_reported = true;
-            measured.input_len = usage.prompt_tokens as usize;
-            measured.output_len = usage.completion_tokens.unwrap_or(0) as usize;
-        }
-        let Some(choice) = chunk.choices.first() else {
-            continue;
-        };
-        per_chunk_usage &= usage.is_some();
-        let reasoning = choice.delta.reasoning_text().is_some_and(|r| !r.is_empty());
-        let content = choice.delta.content.as_deref().filter(|c| !c.is_empty());
-        if reasoning && measured.ttfr.is_none() {
-            measured.ttfr = Some(timing.secs(at));
-        }
-        if let Some(content) = content {
-            if measured.ttfc.is_none() {
-                measured.ttfc = Some(timing.secs(at));
-            }
-            if settings.keep_text {
-                measured.text.push_str(content);
-            }
-        }
-        let usage_tokens = usage.and_then(|u| u.completion_tokens);
-        timing.token_event(measured, at, reasoning || content.is_some(), usage_tokens);
+        let text = chunk.choices.first().map(|choice| {
+            let reasoning = choice.delta.reasoning_text().is_some_and(|r| !r.is_empty());
+            (reasoning, choice.delta.content.as_deref().unwrap_or(""))
+        });
+        tally.chunk(measured, settings, at, chunk.usage.as_ref(), text);
     }
-    measured.per_chunk_usage = per_chunk_usage && measured.chunks > 0;
-    timing.finish(measured);
+    tally.finish(measured);
     Ok(())
 }
 
@@ -309,37 +286,76 @@ async fn completion(
         request = request.temperature(t);
     }
     let mut stream = request.send_stream().await?;
-    let mut timing = Timing::new(sent);
-    let mut per_chunk_usage = true;
+    let mut tally = Tally::new(sent);
     while stream.try_next_chunk().await?.is_some() {
         let at = stream.timings().last_chunk().unwrap_or_else(Instant::now);
         let Some(chunk) = stream.chunk() else { break };
+        let text = chunk
+            .choices
+            .first()
+            .map(|choice| (false, choice.text.as_str()));
+        tally.chunk(measured, settings, at, chunk.usage.as_ref(), text);
+    }
+    tally.finish(measured);
+    Ok(())
+}
+
+/// What each streamed chunk adds to a request's measurement, chat or completion.
+struct Tally {
+    timing: Timing,
+    /// Every chunk with choices carried usage so far.
+    per_chunk_usage: bool,
+}
+
+impl Tally {
+    fn new(sent: Instant) -> Self {
+        Tally {
+            timing: Timing::new(sent),
+            per_chunk_usage: true,
+        }
+    }
+
+    /// A chunk read at `at`, with its usage and, when it has choices, whether the first one
+    /// carried reasoning and its text.
+    fn chunk(
+        &mut self,
+        measured: &mut Measured,
+        settings: &Settings,
+        at: Instant,
+        usage: Option<&vllm_client::types::Usage>,
+        text: Option<(bool, &str)>,
+    ) {
         measured.chunks += 1;
-        let usage = chunk.usage.as_ref();
         if let Some(usage) = usage {
             measured.usage_reported = true;
             measured.input_len = usage.prompt_tokens as usize;
             measured.output_len = usage.completion_tokens.unwrap_or(0) as usize;
         }
-        let Some(choice) = chunk.choices.first() else {
-            continue;
+        let Some((reasoning, content)) = text else {
+            return;
         };
-        per_chunk_usage &= usage.is_some();
-        let has_text = !choice.text.is_empty();
-        if has_text {
+        self.per_chunk_usage &= usage.is_some();
+        if reasoning && measured.ttfr.is_none() {
+            measured.ttfr = Some(self.timing.secs(at));
+        }
+        let has_content = !content.is_empty();
+        if has_content {
             if measured.ttfc.is_none() {
-                measured.ttfc = Some(timing.secs(at));
+                measured.ttfc = Some(self.timing.secs(at));
             }
             if settings.keep_text {
-                measured.text.push_str(&choice.text);
+                measured.text.push_str(content);
             }
         }
         let usage_tokens = usage.and_then(|u| u.completion_tokens);
-        timing.token_event(measured, at, has_text, usage_tokens);
+        self.timing
+            .token_event(measured, at, reasoning || has_content, usage_tokens);
     }
-    measured.per_chunk_usage = per_chunk_usage && measured.chunks > 0;
-    timing.finish(measured);
-    Ok(())
+
+    fn finish(self, measured: &mut Measured) {
+        measured.per_chunk_usage = self.per_chunk_usage && measured.chunks > 0;
+        self.timing.finish(measured);
+    }
 }
 
 async fn embedding(

@@ -234,6 +234,11 @@ fn peaks(ok: &[&Measured], started: std::time::Instant) -> (f64, u64) {
 }
 
 /// A row of vLLM's table: the label padded to 40, the value to 10.
+/// One value per request, in request order: a per-request list of vLLM's result file.
+fn column<T>(results: &[Measured], value: impl Fn(&Measured) -> T) -> Vec<T> {
+    results.iter().map(value).collect()
+}
+
 fn row(table: &mut String, label: &str, value: impl std::fmt::Display) {
     let _ = writeln!(table, "{label:<40} {value:<10}");
 }
@@ -336,30 +341,9 @@ pub(crate) fn report(
         json.put("request_throughput", completed as f64 / duration);
         json.put("input_sequence_throughput", completed as f64 / duration);
         json.put("total_token_throughput", input_tokens as f64 / duration);
-        json.put(
-            "input_lens",
-            outcome
-                .results
-                .iter()
-                .map(|m| m.input_len)
-                .collect::<Vec<_>>(),
-        );
-        json.put(
-            "latencies",
-            outcome
-                .results
-                .iter()
-                .map(|m| m.latency)
-                .collect::<Vec<_>>(),
-        );
-        json.put(
-            "queue_times",
-            outcome
-                .results
-                .iter()
-                .map(|m| m.queue_time)
-                .collect::<Vec<_>>(),
-        );
+        json.put("input_lens", column(&outcome.results, |m| m.input_len));
+        json.put("latencies", column(&outcome.results, |m| m.latency));
+        json.put("queue_times", column(&outcome.results, |m| m.queue_time));
         json.put("errors", errors.clone());
     } else {
         json.put("failed", failed);
@@ -373,62 +357,20 @@ pub(crate) fn report(
             (input_tokens + output_tokens) as f64 / duration,
         );
         if config.save_detailed {
-            json.put(
-                "input_lens",
-                outcome
-                    .results
-                    .iter()
-                    .map(|m| m.input_len)
-                    .collect::<Vec<_>>(),
-            );
-            json.put(
-                "output_lens",
-                outcome
-                    .results
-                    .iter()
-                    .map(|m| m.output_len)
-                    .collect::<Vec<_>>(),
-            );
-            json.put(
-                "ttfts",
-                outcome.results.iter().map(|m| m.ttft).collect::<Vec<_>>(),
-            );
-            json.put(
-                "itls",
-                outcome
-                    .results
-                    .iter()
-                    .map(|m| m.itls.clone())
-                    .collect::<Vec<_>>(),
-            );
+            json.put("input_lens", column(&outcome.results, |m| m.input_len));
+            json.put("output_lens", column(&outcome.results, |m| m.output_len));
+            json.put("ttfts", column(&outcome.results, |m| m.ttft));
+            json.put("itls", column(&outcome.results, |m| m.itls.clone()));
         }
-        json.put(
-            "latencies",
-            outcome
-                .results
-                .iter()
-                .map(|m| m.latency)
-                .collect::<Vec<_>>(),
-        );
+        json.put("latencies", column(&outcome.results, |m| m.latency));
         if config.save_detailed {
             json.put("start_times", starts.clone());
         }
-        json.put(
-            "queue_times",
-            outcome
-                .results
-                .iter()
-                .map(|m| m.queue_time)
-                .collect::<Vec<_>>(),
-        );
+        json.put("queue_times", column(&outcome.results, |m| m.queue_time));
         if config.save_detailed {
             json.put(
                 "generated_texts",
-                outcome
-                    .results
-                    .iter()
-                    .map(|m| m.text.clone())
-                    .collect::<Vec<_>>(),
+                column(&outcome.results, |m| m.text.clone()),
             );
             json.put("errors", errors.clone());
         }
