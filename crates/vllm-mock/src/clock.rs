@@ -182,6 +182,24 @@ impl Drop for Sleep {
     }
 }
 
+/// The machine's monotonic clock (`CLOCK_MONOTONIC`) in nanoseconds: the clock Rust's
+/// `Instant` reads on Linux, and one every process on the machine shares.
+#[cfg(unix)]
+pub(crate) fn monotonic_ns() -> Option<u64> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `clock_gettime` only writes the `timespec` we pass, which lives for the call.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    (rc == 0).then(|| (ts.tv_sec as u64).saturating_mul(1_000_000_000) + ts.tv_nsec as u64)
+}
+
+#[cfg(not(unix))]
+pub(crate) fn monotonic_ns() -> Option<u64> {
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

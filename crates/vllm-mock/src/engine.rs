@@ -38,6 +38,7 @@ pub struct Timing {
     decode_slowdown: f64,
     max_tokens_per_second: Option<f64>,
     engine_steps: bool,
+    stamp_events: bool,
 }
 
 impl Timing {
@@ -84,6 +85,17 @@ impl Timing {
         self
     }
 
+    /// Every event of a generated stream carries `"mock_sent_ns"`: the machine's monotonic
+    /// clock (`CLOCK_MONOTONIC`, in nanoseconds) when the mock handed the event to its
+    /// connection, microseconds before writing it. A client on the same machine subtracts it
+    /// from when it read the event to get the delay that is its own (or the kernel's), apart
+    /// from how late the server was. vLLM sends no such member; a client keeps it as an
+    /// unknown one. Unix only (elsewhere nothing is added). Default: off.
+    pub fn stamp_events(mut self, on: bool) -> Self {
+        self.stamp_events = on;
+        self
+    }
+
     /// The slot limit, if any.
     pub fn max_num_seqs_limit(&self) -> Option<usize> {
         self.max_num_seqs
@@ -92,6 +104,11 @@ impl Timing {
     /// The time to first token.
     pub(crate) fn ttft_time(&self) -> Duration {
         self.ttft
+    }
+
+    /// Whether events carry their send stamps.
+    pub(crate) fn stamps_events(&self) -> bool {
+        self.stamp_events
     }
 }
 

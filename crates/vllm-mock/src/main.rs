@@ -34,6 +34,9 @@ Simulated engine (all off by default: answers at once, without limit):
   --max-tokens-per-s <R>   At most R output tokens per second over all requests
   --engine-steps           Tokens go out at engine steps every --itl-ms, every running
                            request's at the same instant, as vLLM's engine makes them
+  --stamp-events           Every generated stream event carries \"mock_sent_ns\": the
+                           machine's monotonic clock (ns) when the mock sent it, so that
+                           a client here can tell its own read delay from the server's
   -h, --help               Print this help
 ";
 
@@ -117,6 +120,7 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Option<Args>, St
                 parsed.timing = parsed.timing.decode_slowdown(f);
             }
             "--engine-steps" => parsed.timing = parsed.timing.engine_steps(true),
+            "--stamp-events" => parsed.timing = parsed.timing.stamp_events(true),
             "--max-tokens-per-s" => {
                 let r = number(&flag, &value()?)?;
                 parsed.timing = parsed.timing.max_tokens_per_second(r);
@@ -260,6 +264,7 @@ mod tests {
             "--max-tokens-per-s",
             "1000",
             "--engine-steps",
+            "--stamp-events",
             "--replica-id",
             "r1",
             "--script",
@@ -273,7 +278,8 @@ mod tests {
             .max_num_seqs(32)
             .decode_slowdown(0.05)
             .max_tokens_per_second(1000.0)
-            .engine_steps(true);
+            .engine_steps(true)
+            .stamp_events(true);
         assert_eq!(args.timing, want);
         assert_eq!(args.replica_id.as_deref(), Some("r1"));
         assert_eq!(args.script.as_deref(), Some("b.json"));

@@ -540,6 +540,10 @@ impl ReplyBody {
             }
         }
         self.event += 1;
+        let event = match &self.pacing {
+            Some(pacing) if pacing.engine.timing.stamps_events() => stamp(event),
+            _ => event,
+        };
         self.push_piece(event);
         Poll::Ready(())
     }
@@ -562,6 +566,23 @@ impl Pacing {
         self.clock = Some(until);
         (until > now).then_some(until)
     }
+}
+
+/// `event` (`data: {…}`) with `"mock_sent_ns"`, the monotonic clock now, as its first member;
+/// other events (`[DONE]`) as they are.
+fn stamp(event: Bytes) -> Bytes {
+    const OPEN: &[u8] = b"data: {";
+    let (Some(rest), Some(ns)) = (event.strip_prefix(OPEN), crate::clock::monotonic_ns()) else {
+        return event;
+    };
+    let mut out = Vec::with_capacity(event.len() + 40);
+    out.extend_from_slice(OPEN);
+    out.extend_from_slice(format!("\"mock_sent_ns\":{ns}").as_bytes());
+    if !rest.starts_with(b"}") {
+        out.push(b',');
+    }
+    out.extend_from_slice(rest);
+    Bytes::from(out)
 }
 
 /// `bytes` as frames of at most `size` bytes with a flush after each, or as one frame.
@@ -666,6 +687,29 @@ mod tests {
             .into_iter()
             .map(Bytes::from)
             .collect()
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn stamps_go_first_in_json_events_only() {
+        let before = crate::clock::monotonic_ns().unwrap();
+        let stamped = stamp(Bytes::from_static(b"data: {\"id\":\"x\"}\n\n"));
+        let after = crate::clock::monotonic_ns().unwrap();
+        let text = std::str::from_utf8(&stamped).unwrap();
+        let json: serde_json::Value =
+            serde_json::from_str(text.strip_prefix("data: ").unwrap().trim_end()).unwrap();
+        let ns = json["mock_sent_ns"].as_u64().unwrap();
+        assert!(
+            (before..=after).contains(&ns),
+            "{before} <= {ns} <= {after}"
+        );
+        assert_eq!(json["id"], "x");
+        assert!(text.starts_with("data: {\"mock_sent_ns\":") && text.ends_with("}\n\n"));
+        let empty = stamp(Bytes::from_static(b"data: {}\n\n"));
+        let json: serde_json::Value = serde_json::from_slice(&empty[6..empty.len() - 2]).unwrap();
+        assert_eq!(json.as_object().unwrap().len(), 1);
+        let done = Bytes::from_static(b"data: [DONE]\n\n");
+        assert_eq!(stamp(done.clone()), done);
     }
 
     #[test]
