@@ -46,10 +46,17 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             };
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // A benchmark allowed one core runs on one thread: a multi-thread runtime there only adds
+    // a thread (the main one, running the command's own future, and the worker, running its
+    // tasks, take turns on that core, and every hand-over is a context switch), which costs
+    // CPU and delays chunks. (The chat REPL needs a multi-thread runtime for its line editor.)
+    let one_core = std::thread::available_parallelism().is_ok_and(|n| n.get() == 1);
+    let mut builder = if one_core && matches!(cli.command, Command::Bench(_)) {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("vllm-rs: cannot start the async runtime: {e}");

@@ -209,6 +209,99 @@ async fn failures_are_counted_by_kind_and_the_run_goes_on() {
     );
 }
 
+/// Against a server that stamps each chunk with its send time (`vllm-mock --stamp-events`),
+/// the client reports how long the chunks waited for it; against one that does not, nothing.
+#[cfg(target_os = "linux")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stamped_chunks_give_the_clients_own_read_lag() {
+    let stamped = MockServer::builder()
+        .models(["smollm2-135m"])
+        .timing(
+            Timing::default()
+                .itl(Duration::from_millis(1))
+                .stamp_events(true),
+        )
+        .start()
+        .await
+        .unwrap();
+    let plain = mock().await;
+    let dir = temp_dir("bench-read-lag");
+    for backend in ["openai-chat", "vllm"] {
+        let (file, out) = bench(
+            &stamped.base_url(),
+            &dir,
+            "stamped.json",
+            &format!(
+                "--backend {backend} --num-prompts 5 --random-input-len 8 \
+                 --random-output-len 6 --max-concurrency 2"
+            ),
+        )
+        .await;
+        let result: Value = serde_json::from_str(&file).unwrap();
+        let ours = &result["vllm_rs"];
+        let lag = &ours["read_lag_ms"];
+        // Every chunk (role, tokens, usage) was stamped and timed.
+        assert_eq!(lag["chunks"], ours["chunks"], "{backend}: {ours}");
+        assert!(ours["chunks"].as_u64().unwrap() >= 5 * 7, "{ours}");
+        let (p50, p99, max) = (
+            lag["p50"].as_f64().unwrap(),
+            lag["p99"].as_f64().unwrap(),
+            lag["max"].as_f64().unwrap(),
+        );
+        // Read after sent, on one clock: never negative, never longer than the run.
+        let run_ms = result["duration"].as_f64().unwrap() * 1e3;
+        assert!(0.0 <= p50 && p50 <= p99 && p99 <= max, "{lag}");
+        assert!(max < run_ms, "{lag} in a run of {run_ms} ms");
+        assert!(
+            out.contains("Read lag (stamped) p50/p99/max (ms):"),
+            "{out}"
+        );
+    }
+    // Allowed one core, the benchmark runs on one thread (a current-thread runtime) and says
+    // it had one core; the stamps are timed the same.
+    let mut pinned = vllm_rs_line(&format!(
+        "bench serve --base-url {} --model smollm2-135m --num-prompts 5 --random-input-len 8 \
+         --random-output-len 6 --max-concurrency 2 --save-result --result-dir {} \
+         --result-filename pinned.json",
+        stamped.base_url(),
+        dir.display()
+    ));
+    // SAFETY: between fork and exec only `sched_setaffinity` (async-signal-safe) runs, on a
+    // CPU set built before the fork.
+    unsafe {
+        let mut cpus: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut cpus);
+        pinned.pre_exec(move || {
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &cpus) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let output = run(pinned, None).await;
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let result: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("pinned.json")).unwrap()).unwrap();
+    assert_eq!(result["completed"], 5);
+    assert_eq!(result["vllm_rs"]["client_cores"], 1);
+    assert_eq!(
+        result["vllm_rs"]["read_lag_ms"]["chunks"],
+        result["vllm_rs"]["chunks"]
+    );
+
+    let (file, out) = bench(
+        &plain.base_url(),
+        &dir,
+        "plain.json",
+        "--backend openai-chat --num-prompts 2 --random-input-len 8 --random-output-len 4",
+    )
+    .await;
+    let result: Value = serde_json::from_str(&file).unwrap();
+    assert!(result["vllm_rs"]["read_lag_ms"].is_null(), "{result}");
+    assert!(!out.contains("Read lag"), "{out}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_writes_a_result_per_point() {
     let mock = mock().await;

@@ -2,8 +2,8 @@
 //!
 //! The flags are `vllm bench serve`'s where the meaning is the same, the result file has its
 //! keys and types, and its table is printed the same way; vllm-rs adds its own measurements
-//! of itself (CPU, send lag, wake-up lag) and says when the client, not the server, set the
-//! pace.
+//! of itself (CPU, send lag, wake-up lag, and the read lag of chunks a server stamped with
+//! their send time) and says when the client, not the server, set the pace.
 
 pub(crate) mod args;
 mod dataset;

@@ -14,7 +14,9 @@
 //! - Time to first reasoning token and to first answer token, apart, for thinking models.
 //!
 //! Times are when the chunk's bytes were read from the socket (the transport records it),
-//! not when it was parsed.
+//! not when it was parsed. A server that stamps each chunk with its send time on this
+//! machine's monotonic clock (`vllm-mock --stamp-events`) lets the client measure how long
+//! each chunk waited for it (`read_lags`).
 
 use std::time::Instant;
 
@@ -56,6 +58,10 @@ pub(crate) struct Measured {
     pub(crate) schedule_lag: f64,
     /// Chunks read, usage and role chunks included.
     pub(crate) chunks: u64,
+    /// For each chunk the server stamped with its send time (`vllm-mock --stamp-events`):
+    /// seconds from that stamp to when the client read the chunk, the delay that is the
+    /// client's (and the kernel's), not the server's.
+    pub(crate) read_lags: Vec<f64>,
     /// The answer's text (content, not reasoning).
     pub(crate) text: String,
 }
@@ -258,6 +264,7 @@ async fn chat(
             let reasoning = choice.delta.reasoning_text().is_some_and(|r| !r.is_empty());
             (reasoning, choice.delta.content.as_deref().unwrap_or(""))
         });
+        tally.stamped(measured, at, &chunk.extra);
         tally.chunk(measured, settings, at, chunk.usage.as_ref(), text);
     }
     tally.finish(measured);
@@ -294,6 +301,7 @@ async fn completion(
             .choices
             .first()
             .map(|choice| (false, choice.text.as_str()));
+        tally.stamped(measured, at, &chunk.extra);
         tally.chunk(measured, settings, at, chunk.usage.as_ref(), text);
     }
     tally.finish(measured);
@@ -352,10 +360,58 @@ impl Tally {
             .token_event(measured, at, reasoning || has_content, usage_tokens);
     }
 
+    /// A chunk read at `at` whose unmodelled members are `extra`: when the server stamped it
+    /// with its send time, how long it waited for the client.
+    fn stamped(&mut self, measured: &mut Measured, at: Instant, extra: &vllm_client::types::Extra) {
+        if extra.is_empty() {
+            return;
+        }
+        let sent = extra.get(SENT_STAMP).and_then(vllm_client::Value::as_u64);
+        if let (Some(sent), Some(read)) = (sent, monotonic_ns(at)) {
+            measured
+                .read_lags
+                .push((read - i128::from(sent)) as f64 / 1e9);
+        }
+    }
+
     fn finish(self, measured: &mut Measured) {
         measured.per_chunk_usage = self.per_chunk_usage && measured.chunks > 0;
         self.timing.finish(measured);
     }
+}
+
+/// The member a server stamps a chunk's send time in (`vllm-mock --stamp-events`): this
+/// machine's monotonic clock, in nanoseconds.
+const SENT_STAMP: &str = "mock_sent_ns";
+
+/// The machine's monotonic clock (`CLOCK_MONOTONIC`) at `at`, in nanoseconds: on Linux an
+/// `Instant` is a reading of that clock, so one reading of both ties them exactly.
+#[cfg(target_os = "linux")]
+fn monotonic_ns(at: Instant) -> Option<i128> {
+    static ANCHOR: std::sync::OnceLock<Option<(Instant, i128)>> = std::sync::OnceLock::new();
+    let (instant, ns) = (*ANCHOR.get_or_init(|| {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `clock_gettime` only writes the `timespec` we pass, which lives for the call.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+        let instant = Instant::now();
+        (rc == 0).then(|| {
+            let ns = i128::from(ts.tv_sec) * 1_000_000_000 + i128::from(ts.tv_nsec);
+            (instant, ns)
+        })
+    }))?;
+    Some(match at.checked_duration_since(instant) {
+        Some(after) => ns + after.as_nanos() as i128,
+        None => ns - instant.duration_since(at).as_nanos() as i128,
+    })
+}
+
+/// Elsewhere an `Instant` is not known to read the same clock as other processes.
+#[cfg(not(target_os = "linux"))]
+fn monotonic_ns(_at: Instant) -> Option<i128> {
+    None
 }
 
 async fn embedding(

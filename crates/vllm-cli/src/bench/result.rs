@@ -406,6 +406,14 @@ pub(crate) fn report(
     let lag_summary = summarize(&mut lag, &[50.0, 99.0]);
     let wake_p99 = wake_summary.percentiles[1].1;
     let lag_p99 = lag_summary.percentiles[1].1;
+    // Only against a server that stamps its chunks (vllm-mock --stamp-events).
+    let mut read: Vec<f64> = outcome
+        .results
+        .iter()
+        .flat_map(|m| m.read_lags.iter().copied())
+        .collect();
+    let read_summary = summarize(&mut read, &[50.0, 99.0]);
+    let read_p99 = read_summary.percentiles[1].1;
     let mut warnings = Vec::new();
     if cpu_share > 0.8 {
         warnings.push(format!(
@@ -418,6 +426,12 @@ pub(crate) fn report(
         warnings.push(format!(
             "a woken task waited {:.1} ms (p99) to run: chunk times carry that much client delay",
             wake_p99 * 1e3
+        ));
+    }
+    if read_p99 > 0.002 {
+        warnings.push(format!(
+            "chunks waited {:.1} ms (p99) after the server sent them until the client read them: chunk times carry that much client delay",
+            read_p99 * 1e3
         ));
     }
     if lag_p99 > 0.005 && config.rate != Rate::Infinite {
@@ -461,6 +475,7 @@ pub(crate) fn report(
             "chunks_per_cpu_second": if client.cpu_seconds > 0.0 { chunks as f64 / client.cpu_seconds } else { 0.0 },
             "schedule_lag_ms": {"p50": lag_summary.percentiles[0].1 * 1e3, "p99": lag_p99 * 1e3, "max": lag.last().copied().unwrap_or(0.0) * 1e3},
             "wake_lag_ms": {"p50": wake_summary.percentiles[0].1 * 1e3, "p99": wake_p99 * 1e3, "max": wake.last().copied().unwrap_or(0.0) * 1e3},
+            "read_lag_ms": (!read.is_empty()).then(|| json!({"chunks": read.len(), "p50": read_summary.percentiles[0].1 * 1e3, "p99": read_p99 * 1e3, "max": read.last().copied().unwrap_or(0.0) * 1e3})),
             "client_bound": !warnings.is_empty(),
             "warnings": warnings.clone(),
             "errors_by_kind": errors_by_kind,
@@ -566,6 +581,13 @@ pub(crate) fn report(
         "Wake-up lag p50/p99/max (ms):",
         lag_line(&client.wake_lags),
     );
+    if !read.is_empty() {
+        row(
+            &mut table,
+            "Read lag (stamped) p50/p99/max (ms):",
+            lag_line(&read),
+        );
+    }
     for (kind, count) in &errors_by_kind {
         row(&mut table, &format!("Errors, {kind}:"), count);
     }
