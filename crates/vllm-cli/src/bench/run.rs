@@ -358,7 +358,10 @@ async fn conversation(
             break;
         };
         let queue_time = ready.elapsed().as_secs_f64();
-        let mut measured = request::send(client, settings, turn, &history).await;
+        // Boxed: a request's future is ~10 KB, and with `--request-rate inf` every task is
+        // spawned at once to wait for a slot; unboxed, each waiting task would hold those
+        // 10 KB (300 MB for 30,000 prompts, all of it page-faulted in).
+        let mut measured = Box::pin(request::send(client, settings, turn, &history)).await;
         drop(slot);
         measured.queue_time = queue_time;
         measured.schedule_lag = if k == 0 { schedule_lag } else { 0.0 };
