@@ -102,8 +102,16 @@ pub(crate) async fn send(
     turn: &Turn,
     history: &[vllm_client::Value],
 ) -> Measured {
+    // Room for a gap per asked-for token, so that timing a chunk never grows a vector.
+    let gaps = if settings.backend == Backend::Embeddings {
+        0
+    } else {
+        turn.output_len + 1
+    };
     let mut measured = Measured {
         input_len: turn.input_len,
+        itls: Vec::with_capacity(gaps),
+        token_itls: Vec::with_capacity(gaps),
         ..Measured::default()
     };
     let sent = Instant::now();
@@ -178,14 +186,14 @@ impl Timing {
         has_text: bool,
         usage_tokens: Option<u32>,
     ) {
-        match self.last_event {
+        let previous = self.last_event.replace(at);
+        // The gap to the previous token event (computed once: it is also the tokens' gap
+        // when that event carried tokens, as it nearly always does).
+        let gap = previous.map(|last| at.saturating_duration_since(last).as_secs_f64());
+        match gap {
             None => measured.ttft = self.secs(at),
-            Some(last) => measured
-                .itls
-                .push(at.saturating_duration_since(last).as_secs_f64()),
+            Some(gap) => measured.itls.push(gap),
         }
-        self.last_event = Some(at);
-        measured.latency = self.secs(at);
         let tokens = match usage_tokens {
             Some(total) => {
                 let new = total.saturating_sub(self.tokens_so_far);
@@ -198,9 +206,10 @@ impl Timing {
             self.text_chunks += 1;
         }
         if tokens > 0 {
-            let gap = self
-                .last_token
-                .map(|last| at.saturating_duration_since(last).as_secs_f64());
+            let gap = match self.last_token {
+                Some(last) if Some(last) == previous => gap,
+                last => last.map(|last| at.saturating_duration_since(last).as_secs_f64()),
+            };
             for k in 0..tokens {
                 // The first token of the stream has no gap; a chunk's tokens share its gap.
                 match (gap, k) {
@@ -214,6 +223,9 @@ impl Timing {
     }
 
     fn finish(&self, measured: &mut Measured) {
+        if let Some(last) = self.last_event {
+            measured.latency = self.secs(last);
+        }
         if !measured.usage_reported {
             measured.output_len = self.text_chunks as usize;
         }
