@@ -105,7 +105,12 @@ fn handle(conn: TcpStream) -> io::Result<()> {
         };
         if request["stream"].as_bool().unwrap_or(false) {
             let model = request["model"].as_str().unwrap_or(workload::MODEL);
-            let n = request["max_tokens"].as_u64().unwrap_or(16);
+            // Chat clients send `max_completion_tokens` (vLLM's benchmark, vllm-rs bench),
+            // older ones `max_tokens`.
+            let n = request["max_completion_tokens"]
+                .as_u64()
+                .or_else(|| request["max_tokens"].as_u64())
+                .unwrap_or(16);
             write_stream(&mut writer, model, n)?;
         } else {
             respond(&mut writer, "200 OK", &reply, false)?;
