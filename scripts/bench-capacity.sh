@@ -21,8 +21,19 @@
 #   PROMPTS_<C>      requests at concurrency C [PROMPTS_1=4, PROMPTS_256=1024,
 #                    PROMPTS_1000=3000; otherwise 3·C]: about 20 s of 256 tokens at 20 ms
 #   TOOLS            [vllm-rs vllm-bench openai-python]
-#   RAW=1            also the raw capacity at concurrency RAW_CONCURRENCY [256] against a
-#                    mock with no pacing (--itl-ms 0): RAW_PROMPTS_<tool> requests each
+#   RAW=1            also the raw capacity at concurrency RAW_CONCURRENCY [256], unpaced, in
+#                    RAW_ROUNDS [3] rounds (the tools take turns in each round; the report
+#                    gives the medians), RAW_PROMPTS_<tool> requests each, against
+#                    RAW_SERVER [replay]: the replay server of benches/client_compare
+#                    (`serve`: the whole stream in 64 KiB writes, so every client, not the
+#                    server, is the limit), or `mock` (vllm-mock --itl-ms 0, which tops out
+#                    near 1M chunks/s on its core)
+#   STAMP [1]        the paced mock runs with --stamp-events (each chunk carries its send
+#                    time): vllm-rs and openai-python then report each chunk's read lag, the
+#                    delay that is theirs and not the server's
+#   CLIENT_PRIO      a command to run each client under, e.g. "chrt -f 10" (real-time
+#                    priority, so that the machine's other work does not take the client's
+#                    core) []
 #   MOCK_FLAGS       more vllm-mock flags, e.g. --engine-steps (every running stream's token
 #                    at the same instant, as vLLM's engine steps emit them) []
 #   SERVER_CORE [0]  CLIENT_CORE [1]
@@ -67,6 +78,21 @@ fi
 VLLM_RS="$TARGET/release/vllm-rs"
 MOCK="$TARGET/release/vllm-mock"
 [ -x "$VLLM_RS" ] && [ -x "$MOCK" ] || die "binaries missing in $TARGET/release"
+RAW_SERVER="${RAW_SERVER:-replay}"
+REPLAY=""
+if [ "${RAW:-0}" = 1 ] && [ "$RAW_SERVER" = replay ]; then
+  # The bench binary's path, from cargo (built now unless SKIP_BUILD and it exists).
+  REPLAY="$(cd "$ROOT" && CARGO_INCREMENTAL=0 CARGO_TARGET_DIR="$TARGET" \
+    cargo bench -q -p vllm-benches --bench client_compare --no-run --message-format=json 2>/dev/null |
+    "$VLLM_PY" -c 'import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and m["target"]["name"] == "client_compare":
+        print(m["executable"])')"
+  [ -x "$REPLAY" ] || die "could not build benches/client_compare (the replay server)"
+fi
+STAMP_FLAG=""
+[ "${STAMP:-1}" = 1 ] && STAMP_FLAG="--stamp-events"
 
 # --- the setup, for the report -------------------------------------------------------------
 {
@@ -79,7 +105,8 @@ MOCK="$TARGET/release/vllm-mock"
   echo "aiohttp: $("$VLLM_PY" -c 'import aiohttp; print(aiohttp.__version__)')"
   echo "python: $("$VLLM_PY" -c 'import sys; print(sys.version.split()[0])')"
   echo "tokenizer: $TOKENIZER"
-  echo "mock: --itl-ms $ITL_MS --ttft-ms 0 on core $SERVER_CORE; clients on core $CLIENT_CORE"
+  echo "mock: --itl-ms $ITL_MS --ttft-ms 0 ${MOCK_FLAGS:-} $STAMP_FLAG on core $SERVER_CORE; clients on core $CLIENT_CORE${CLIENT_PRIO:+ under \"$CLIENT_PRIO\"}"
+  [ "${RAW:-0}" = 1 ] && echo "raw server: $RAW_SERVER"
 } >"$OUT/setup.txt"
 cat "$OUT/setup.txt" >&2
 
@@ -87,6 +114,7 @@ cat "$OUT/setup.txt" >&2
 MOCK_PID=""
 stop_mock() {
   if [ -n "$MOCK_PID" ]; then
+    exec 9>&- 2>/dev/null || true
     kill "$MOCK_PID" 2>/dev/null || true
     wait "$MOCK_PID" 2>/dev/null || true
     MOCK_PID=""
@@ -94,10 +122,17 @@ stop_mock() {
 }
 trap stop_mock EXIT
 
-# start_mock ITL_MS LOG
+# start_mock ITL_MS LOG: the mock (paced), or for ITL_MS 0 the raw server.
 start_mock() {
+  if [ "$1" = 0 ] && [ -n "$REPLAY" ]; then
+    start_replay "$2"
+    return
+  fi
+  local stamp=""
+  [ "$1" != 0 ] && stamp="$STAMP_FLAG"
+  BASE="http://127.0.0.1:$PORT"
   # shellcheck disable=SC2086 # MOCK_FLAGS is a list of flags
-  taskset -c "$SERVER_CORE" "$MOCK" --port "$PORT" --itl-ms "$1" --ttft-ms 0 ${MOCK_FLAGS:-} >"$2" 2>&1 &
+  taskset -c "$SERVER_CORE" "$MOCK" --port "$PORT" --itl-ms "$1" --ttft-ms 0 ${MOCK_FLAGS:-} $stamp >"$2" 2>&1 &
   MOCK_PID=$!
   for _ in $(seq 100); do
     curl -sf "$BASE/v1/models" >/dev/null 2>&1 && return 0
@@ -105,6 +140,25 @@ start_mock() {
     sleep 0.1
   done
   die "the mock did not answer on port $PORT"
+}
+
+# start_replay LOG: benches/client_compare's replay server (it picks its port and prints it,
+# and runs until its stdin closes: a fifo held open by this script).
+start_replay() {
+  local fifo="$OUT/.replay-stdin"
+  rm -f "$fifo"; mkfifo "$fifo"
+  taskset -c "$SERVER_CORE" "$REPLAY" serve <"$fifo" >"$1" 2>&1 &
+  MOCK_PID=$!
+  exec 9>"$fifo"
+  for _ in $(seq 100); do
+    if grep -q '^PORT ' "$1" 2>/dev/null; then
+      BASE="http://127.0.0.1:$(awk '/^PORT /{print $2; exit}' "$1")"
+      return 0
+    fi
+    kill -0 "$MOCK_PID" 2>/dev/null || die "the replay server exited (see $1)"
+    sleep 0.1
+  done
+  die "the replay server did not say its port"
 }
 
 # mock_cpu FILE: the mock's CPU seconds so far, as JSON.
@@ -150,7 +204,9 @@ run_tool() {
   start_mock "$itl" "$stem.mock.log"
   local busy0; busy0=$(busy_ticks)
   log "$tool: concurrency $c, $n requests (mock itl $itl ms)"
-  local pin=(taskset -c "$CLIENT_CORE" "$VLLM_PY" "$PYDIR/rusage_run.py" "$stem.rusage.json" --)
+  # shellcheck disable=SC2206 # CLIENT_PRIO is a command and its arguments
+  local prio=(${CLIENT_PRIO:-})
+  local pin=(taskset -c "$CLIENT_CORE" "${prio[@]}" "$VLLM_PY" "$PYDIR/rusage_run.py" "$stem.rusage.json" --)
   local rc=0 tpid=""
   if [ "${CAPTURE:-0}" = 1 ] && [ "$itl" != 0 ]; then
     taskset -c "$CLIENT_CORE" tcpdump -i lo -s 0 -B 131072 -w "$stem.pcap" \
@@ -209,14 +265,20 @@ for c in $CONCURRENCY; do
 done
 
 # --- raw capacity (optional) -----------------------------------------------------------------
+# RAW_ROUNDS [3] rounds, the tools taking turns in each, so that a slow spell of the machine
+# does not fall on one tool only; the report gives each round and the medians.
+RAW_DIRS=()
 if [ "${RAW:-0}" = 1 ]; then
-  RAWDIR="$OUT/raw"
-  mkdir -p "$RAWDIR"
   rc_=${RAW_CONCURRENCY:-256}
-  for tool in $TOOLS; do
-    var="RAW_PROMPTS_${tool//-/_}"
-    case "$tool" in vllm-rs) d=8192 ;; vllm-bench) d=2048 ;; *) d=256 ;; esac
-    run_tool "$tool" "$rc_" "${!var:-$d}" "$RAWDIR" 0
+  for round in $(seq "${RAW_ROUNDS:-3}"); do
+    RAWDIR="$OUT/raw/round$round"
+    mkdir -p "$RAWDIR"
+    RAW_DIRS+=("$RAWDIR")
+    for tool in $TOOLS; do
+      var="RAW_PROMPTS_${tool//-/_}"
+      case "$tool" in vllm-rs) d=8192 ;; vllm-bench) d=2048 ;; *) d=256 ;; esac
+      run_tool "$tool" "$rc_" "${!var:-$d}" "$RAWDIR" 0
+    done
   done
 fi
 
@@ -237,9 +299,13 @@ fi
   fi
   if [ "${RAW:-0}" = 1 ]; then
     echo
-    echo "### Raw: mock --itl-ms 0 (as fast as it goes), concurrency ${RAW_CONCURRENCY:-256}"
+    if [ "$RAW_SERVER" = replay ]; then
+      echo "### Raw: unpaced, against the replay server (benches/client_compare), concurrency ${RAW_CONCURRENCY:-256}"
+    else
+      echo "### Raw: mock --itl-ms 0 (as fast as it goes), concurrency ${RAW_CONCURRENCY:-256}"
+    fi
     echo
-    "$VLLM_PY" "$PYDIR/capacity_report.py" "$RAWDIR" --itl-ms 0 --raw \
+    "$VLLM_PY" "$PYDIR/capacity_report.py" "${RAW_DIRS[@]}" --itl-ms 0 --raw \
       --concurrency "${RAW_CONCURRENCY:-256}" --json "$OUT/figures-raw.json"
   fi
 } | tee "$OUT/table.md"

@@ -18,6 +18,9 @@ Figures:
   the report) and the streaming window only (from the first request sent to the last
   answer: vllm-rs's own getrusage around its run, openai-python's os.times around its
   gather, vLLM's from /proc samples over [first start_time, last start_time + latency]).
+- read lag (against `vllm-mock --stamp-events`): how long after the mock sent each chunk
+  the tool recorded it (vllm-rs: the socket read it times chunks by; openai-python: when its
+  loop got the chunk); `vllm bench serve` cannot be asked.
 - added latency, per content chunk after the stream's first gap: `gap - ITL` (the gap
   between token events minus the configured ITL) and `late`, the chunk's lateness against
   the server's schedule: the mock emits token k at t1 + (k-1)·ITL, so the chunk's arrival
@@ -132,6 +135,7 @@ def one_run(d, tool, c, itl_s):
         row["wake_lag_ms"] = res["vllm_rs"].get("wake_lag_ms")
         row["send_lag_ms"] = res["vllm_rs"].get("schedule_lag_ms")
         row["warnings"] = res["vllm_rs"].get("warnings")
+        row["read_lag_ms"] = res["vllm_rs"].get("read_lag_ms")
         itl_lists = [r["itls_s"] for r in ok]
     elif tool == "vllm-bench":
         res = load(base + ".result.json")
@@ -159,6 +163,7 @@ def one_run(d, tool, c, itl_s):
         row["chunks"] = res["total_chunks"]
         row["wall_s"] = res["duration"]
         row["cpu_window_s"] = res["cpu_user_s"] + res["cpu_sys_s"]
+        row["read_lag_ms"] = res.get("read_lag_ms")
         itl_lists = [
             itls for itls, e in zip(res["itls"], res["errors"]) if not e
         ]
@@ -184,6 +189,13 @@ def f(x, nd=2):
     return f"{x:.{nd}f}"
 
 
+def read_lag(lag):
+    """The stamped chunks' wait (vllm-mock --stamp-events), when the tool measured it."""
+    if not lag:
+        return "–"
+    return f"{f(lag['p50'], 3)} / {f(lag['p99'], 3)} / {f(lag['max'], 1)}"
+
+
 def pc(cpu, wall):
     """CPU seconds over wall seconds, as a percentage of a core."""
     if cpu is None or not wall:
@@ -196,9 +208,9 @@ def markdown(rows, concurrencies):
     out.append(
         "| tool | conc. | requests ok/failed | chunks | wall s | client CPU s (window / whole) "
         "| core use | chunks per CPU-s (window / whole) | gap−ITL p50 / p99 / max ms | gap−ITL mean ms "
-        "| late p50 / p99 / max ms | mock core use | other load |"
+        "| late p50 / p99 / max ms | read lag p50 / p99 / max ms | mock core use | other load |"
     )
-    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for c in concurrencies:
         for tool in TOOLS:
             r = rows.get((tool, c))
@@ -212,6 +224,7 @@ def markdown(rows, concurrencies):
                 f"| {f(r['chunks_per_cpu_s_window'])} / {f(r['chunks_per_cpu_s_total'])} "
                 f"| {f(g['p50_ms'], 3)} / {f(g['p99_ms'], 3)} / {f(g['max_ms'], 1)} | {f(g['mean_ms'], 3)} "
                 f"| {f(l['p50_ms'], 3)} / {f(l['p99_ms'], 3)} / {f(l['max_ms'], 1)} "
+                f"| {read_lag(r.get('read_lag_ms'))} "
                 f"| {pc(r.get('mock_cpu_s'), r['wall_s'])} | {pc(r.get('other_cpu_s'), r['process_wall_s'])} |"
             )
     out.append("")
@@ -259,7 +272,7 @@ def raw_markdown(rows, concurrencies):
     out = [
         "| tool | conc. | requests ok/failed | chunks | wall s | chunks per wall-s "
         "| client core use | client CPU s (window / whole) | chunks per CPU-s (window / whole) "
-        "| mock CPU s (its whole life) | other load |",
+        "| server CPU s (its whole life) | other load |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for c in concurrencies:
@@ -280,27 +293,74 @@ def raw_markdown(rows, concurrencies):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("run_dir")
+    p.add_argument("run_dir", nargs="+", help="several: rounds of the same runs (--raw)")
     p.add_argument("--itl-ms", type=float, required=True)
     p.add_argument("--concurrency", default="1,256,1000")
     p.add_argument("--json", help="also write every figure here")
     p.add_argument("--raw", action="store_true", help="the unpaced table (no latency)")
     a = p.parse_args()
     cs = [int(x) for x in a.concurrency.split(",")]
-    rows = {}
-    for c in cs:
-        for tool in TOOLS:
-            try:
-                r = one_run(a.run_dir, tool, c, a.itl_ms / 1e3)
-            except (OSError, KeyError, ValueError) as e:
-                print(f"warning: {tool} c={c}: {e}", file=sys.stderr)
-                r = None
-            if r is not None:
-                rows[(tool, c)] = r
-    print(raw_markdown(rows, cs) if a.raw else markdown(rows, cs))
+    rounds = []
+    for d in a.run_dir:
+        rows = {}
+        for c in cs:
+            for tool in TOOLS:
+                try:
+                    r = one_run(d, tool, c, a.itl_ms / 1e3)
+                except (OSError, KeyError, ValueError) as e:
+                    print(f"warning: {tool} c={c}: {e}", file=sys.stderr)
+                    r = None
+                if r is not None:
+                    r["run_dir"] = d
+                    rows[(tool, c)] = r
+        rounds.append(rows)
+    if not a.raw:
+        print(markdown(rounds[0], cs))
+    else:
+        for i, rows in enumerate(rounds):
+            if len(rounds) > 1:
+                print(f"Round {i + 1} of {len(rounds)} (`{os.path.basename(a.run_dir[i])}`):")
+                print()
+            print(raw_markdown(rows, cs))
+            print()
+        print(raw_summary(rounds, cs))
     if a.json:
         with open(a.json, "w") as fh:
-            json.dump(list(rows.values()), fh, indent=1)
+            json.dump([r for rows in rounds for r in rows.values()], fh, indent=1)
+
+
+def raw_summary(rounds, cs):
+    """Chunks per client CPU-second (window) of each tool over the rounds, and the ratios."""
+    import statistics
+
+    out = [
+        "| conc. | tool | chunks per CPU-s (window), median of rounds | each round "
+        "| µs of CPU per chunk | ÷ `vllm bench serve` (median of the rounds' ratios) |",
+        "|---:|---|---:|---|---:|---:|",
+    ]
+    for c in cs:
+        for tool in TOOLS:
+            xs = [
+                rows[(tool, c)]["chunks_per_cpu_s_window"]
+                for rows in rounds
+                if (tool, c) in rows and rows[(tool, c)].get("chunks_per_cpu_s_window")
+            ]
+            if not xs:
+                continue
+            ratios = [
+                rows[(tool, c)]["chunks_per_cpu_s_window"]
+                / rows[("vllm-bench", c)]["chunks_per_cpu_s_window"]
+                for rows in rounds
+                if (tool, c) in rows
+                and ("vllm-bench", c) in rows
+                and rows[(tool, c)].get("chunks_per_cpu_s_window")
+                and rows[("vllm-bench", c)].get("chunks_per_cpu_s_window")
+            ]
+            med = statistics.median(xs)
+            ratio = f"{statistics.median(ratios):.2f}x" if ratios else "–"
+            each = ", ".join(f(x) for x in xs)
+            out.append(f"| {c} | {tool} | {f(med)} | {each} | {1e6 / med:.3f} | {ratio} |")
+    return "\n".join(out)
 
 
 if __name__ == "__main__":

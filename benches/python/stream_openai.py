@@ -14,7 +14,9 @@ with choices, then one gap per further chunk with choices (`itls`).
 Writes one JSON object: per-request `ttfts`, `itls`, `chunks` (every chunk the stream
 yielded, the usage chunk included), `output_lens`, `errors`, and the run's wall time and the
 process's CPU time (user + system, os.times) over the run, measured from the first request
-to the last answer (prompt generation and imports excluded).
+to the last answer (prompt generation and imports excluded). Against `vllm-mock
+--stamp-events`, also `read_lag_ms`: how long after the mock sent each chunk the loop got it
+(the chunk's `mock_sent_ns` against time.perf_counter(), both CLOCK_MONOTONIC on Linux).
 """
 
 import argparse
@@ -41,7 +43,7 @@ def make_prompts(n, input_len, seed):
     return [" ".join(rng.choice(WORDS) for _ in range(input_len)) for _ in range(n)]
 
 
-async def one(client, sem, model, prompt, output_len, out):
+async def one(client, sem, model, prompt, output_len, out, read_lags):
     async with sem:
         ttft = None
         itls = []
@@ -62,6 +64,11 @@ async def one(client, sem, model, prompt, output_len, out):
             async for chunk in stream:
                 now = time.perf_counter()
                 chunks += 1
+                # vllm-mock --stamp-events: the chunk's send time on this machine's
+                # monotonic clock (perf_counter reads the same clock on Linux).
+                sent_ns = (chunk.model_extra or {}).get("mock_sent_ns")
+                if sent_ns is not None:
+                    read_lags.append(now - sent_ns / 1e9)
                 if chunk.choices:
                     if ttft is None:
                         ttft = now - start
@@ -102,10 +109,11 @@ async def run(args):
     prompts = make_prompts(args.num_prompts, args.input_len, args.seed)
     sem = asyncio.Semaphore(args.concurrency)
     out = []
+    read_lags = []
     cpu0 = os.times()
     t0 = time.perf_counter()
     await asyncio.gather(
-        *(one(client, sem, args.model, p, args.output_len, out) for p in prompts)
+        *(one(client, sem, args.model, p, args.output_len, out, read_lags) for p in prompts)
     )
     t1 = time.perf_counter()
     cpu1 = os.times()
@@ -129,7 +137,20 @@ async def run(args):
         "output_lens": [r["output_len"] for r in out],
         "start_times": [r["start"] for r in out],
         "errors": [r["error"] for r in out],
+        "read_lag_ms": read_lag_summary(read_lags),
     }
+
+
+def read_lag_summary(lags):
+    """p50 / p99 / max of the stamped chunks' wait, in ms (None without stamps)."""
+    if not lags:
+        return None
+    lags = sorted(lags)
+
+    def at(p):
+        return lags[min(len(lags) - 1, int(round((len(lags) - 1) * p / 100.0)))] * 1e3
+
+    return {"chunks": len(lags), "p50": at(50), "p99": at(99), "max": lags[-1] * 1e3}
 
 
 def main():
