@@ -85,6 +85,16 @@ impl EventStream {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return;
         };
+        // Usually the body's end came with the last event: read what is already here first,
+        // and only a body still open needs a task (and a timer) of its own.
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        loop {
+            match body.poll_data(&mut cx) {
+                Poll::Ready(Some(Ok(_))) => {}
+                Poll::Ready(_) => return,
+                Poll::Pending => break,
+            }
+        }
         runtime.spawn(async move {
             let drain = async { while let Some(Ok(_)) = poll_fn(|cx| body.poll_data(cx)).await {} };
             // Past `within`, the body (and its connection) is dropped unfinished.
