@@ -273,6 +273,10 @@ pub(crate) async fn run(
                 results.extend(done);
             }
         }
+        // Let the new request go out, and the chunks that arrived meanwhile be read, before
+        // the next one: with many arrivals at once (`--request-rate inf`), spawning them all
+        // first would queue every send ahead of the streams already running.
+        tokio::task::yield_now().await;
         i += 1;
     }
 
