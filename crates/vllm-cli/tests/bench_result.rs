@@ -233,10 +233,23 @@ async fn stamped_chunks_give_the_clients_own_read_lag() {
             "stamped.json",
             &format!(
                 "--backend {backend} --num-prompts 5 --random-input-len 8 \
-                 --random-output-len 6 --max-concurrency 2"
+                 --random-output-len 6 --max-concurrency 2 --per-request {}",
+                dir.join("stamped.jsonl").display()
             ),
         )
         .await;
+        // Each request's own lags, one a chunk.
+        let lines = std::fs::read_to_string(dir.join("stamped.jsonl")).unwrap();
+        for line in lines.lines() {
+            let request: Value = serde_json::from_str(line).unwrap();
+            let lags = request["read_lags_s"].as_array().unwrap();
+            assert_eq!(
+                lags.len() as u64,
+                request["chunks"].as_u64().unwrap(),
+                "{line}"
+            );
+            assert!(lags.iter().all(|l| l.as_f64().unwrap() >= 0.0), "{line}");
+        }
         let result: Value = serde_json::from_str(&file).unwrap();
         let ours = &result["vllm_rs"];
         let lag = &ours["read_lag_ms"];

@@ -465,6 +465,8 @@ fn write_per_request(
             "chunks": m.chunks,
             "itls_s": m.itls,
             "itl_token_s": m.token_itls,
+            // Against a server that stamps its chunks: each chunk's wait for the client.
+            "read_lags_s": (!m.read_lags.is_empty()).then_some(&m.read_lags),
         });
         serde_json::to_writer(&mut out, &line).map_err(std::io::Error::other)?;
         out.write_all(b"\n")?;
