@@ -284,10 +284,12 @@ fi
 
 # --- the table -------------------------------------------------------------------------------
 {
-  echo "### Paced: mock --itl-ms $ITL_MS, ${OUTPUT_LEN}-token streams"
-  echo
-  "$VLLM_PY" "$PYDIR/capacity_report.py" "$PACED" --itl-ms "$ITL_MS" \
-    --concurrency "$(echo $CONCURRENCY | tr ' ' ',')" --json "$OUT/figures.json"
+  if [ -n "${CONCURRENCY// /}" ]; then
+    echo "### Paced: mock --itl-ms $ITL_MS, ${OUTPUT_LEN}-token streams"
+    echo
+    "$VLLM_PY" "$PYDIR/capacity_report.py" "$PACED" --itl-ms "$ITL_MS" \
+      --concurrency "$(echo $CONCURRENCY | tr ' ' ',')" --json "$OUT/figures.json"
+  fi
   if [ "${CAPTURE:-0}" = 1 ]; then
     echo
     echo "Server lateness from the capture (the mock's segment stamps, same runs):"
