@@ -13,15 +13,15 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
 fn main() -> std::process::ExitCode {
     // Keep freed memory for the next allocation rather than hand it back to the system a
-    // second later (mimalloc 3's default): a benchmark frees and allocates all the time, and every page
-    // handed back was faulted in and zeroed again when reused (~9% of the client's CPU
-    // unpaced). The process's resident memory stays at its peak instead of shrinking.
+    // second later (mimalloc 3's default): a benchmark frees and allocates all the time, and
+    // every page handed back was faulted in and zeroed again when reused (~9% of the client's
+    // CPU unpaced). The process's resident memory stays at its peak instead of shrinking.
     // SAFETY: sets one of mimalloc's process-wide options, before any other thread exists.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     // No transparent huge pages: mimalloc asks for them, and the first touch of each one
-    // zeroes 2 MiB while the thread waits (0.5 ms or more here): the benchmark's timings then
-    // carried those stalls (p99 read lag 1.3 ms instead of 0.2 at 1,000 streams). The
-    // kernel checks this flag at every fault, so it covers the memory mapped before `main`.
+    // zeroes 2 MiB at once while the thread waits: the benchmark's timings then carried those
+    // stalls (p99 read lag 1.3 ms instead of 0.2 at 1,000 streams). The kernel checks this
+    // flag at every fault, so it covers the memory mapped before `main` too.
     #[cfg(target_os = "linux")]
     // SAFETY: `prctl(PR_SET_THP_DISABLE)` only sets a flag of this process.
     unsafe {
