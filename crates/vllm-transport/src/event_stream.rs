@@ -10,6 +10,9 @@ use crate::error::TransportError;
 use crate::response::BodyStream;
 use crate::sse::{Decoder, Event, SseError};
 
+/// Pieces of a finished stream's body read at once, before its drain moves to a task.
+const DRAIN_AT_ONCE: usize = 16;
+
 /// The events of a `text/event-stream` response body, made by
 /// [`Response::into_events`](crate::Response::into_events).
 ///
@@ -86,9 +89,11 @@ impl EventStream {
             return;
         };
         // Usually the body's end came with the last event: read what is already here first,
-        // and only a body still open needs a task (and a timer) of its own.
+        // and only a body still open needs a task (and a timer) of its own. A few pieces at
+        // most: a server that keeps sending after the last event is drained by the task,
+        // within its bound, not here.
         let mut cx = Context::from_waker(std::task::Waker::noop());
-        loop {
+        for _ in 0..DRAIN_AT_ONCE {
             match body.poll_data(&mut cx) {
                 Poll::Ready(Some(Ok(_))) => {}
                 Poll::Ready(_) => return,

@@ -307,3 +307,44 @@ async fn event_stream_is_a_futures_stream() {
     }
     assert_eq!(data, ["a", "b"]);
 }
+
+/// A body piece that counts, when dropped, that it was read.
+struct Counted(&'static [u8], Arc<std::sync::atomic::AtomicUsize>);
+
+impl AsRef<[u8]> for Counted {
+    fn as_ref(&self) -> &[u8] {
+        self.0
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Finishing a stream at its last event reads only a little of what follows at once; a body
+/// that keeps coming is left to the background drain (which the caller does not wait for).
+#[tokio::test(flavor = "current_thread")]
+async fn finishing_reads_only_a_little_of_the_rest_at_once() {
+    let read = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut chunks = vec![bytes::Bytes::from_static(b"data: [DONE]\n\n")];
+    chunks.extend(
+        (0..10_000).map(|_| bytes::Bytes::from_owner(Counted(b": more\n\n", read.clone()))),
+    );
+    let mut events = EventStream::from_body(vllm_transport::BodyStream::from_chunks(chunks));
+    assert_eq!(events.next().await.unwrap().unwrap().data(), "[DONE]");
+    events.finish_in_background(Duration::from_secs(1));
+    // On this one-thread runtime the background task has not run yet.
+    let at_once = read.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(at_once <= 16, "{at_once} pieces read before returning");
+    assert!(events.next().await.is_none());
+    // Then the task reads the rest.
+    for _ in 0..100 {
+        if read.load(std::sync::atomic::Ordering::Relaxed) == 10_000 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the rest was not drained");
+}
