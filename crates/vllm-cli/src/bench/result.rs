@@ -233,12 +233,12 @@ fn peaks(ok: &[&Measured], started: std::time::Instant) -> (f64, u64) {
     )
 }
 
-/// A row of vLLM's table: the label padded to 40, the value to 10.
 /// One value per request, in request order: a per-request list of vLLM's result file.
 fn column<T>(results: &[Measured], value: impl Fn(&Measured) -> T) -> Vec<T> {
     results.iter().map(value).collect()
 }
 
+/// A row of vLLM's table: the label padded to 40, the value to 10.
 fn row(table: &mut String, label: &str, value: impl std::fmt::Display) {
     let _ = writeln!(table, "{label:<40} {value:<10}");
 }
@@ -251,17 +251,39 @@ fn header(table: &mut String, title: &str) {
     let _ = writeln!(table, "{title:-^50}");
 }
 
-/// `p50 / p99 / max` of `values` in milliseconds.
-fn lag_line(values: &[f64]) -> String {
-    let mut sorted = values.to_vec();
-    let summary = summarize(&mut sorted, &[50.0, 99.0]);
-    let max = sorted.last().copied().unwrap_or(0.0);
-    format!(
-        "{:.3} / {:.3} / {:.3}",
-        summary.percentiles[0].1 * 1e3,
-        summary.percentiles[1].1 * 1e3,
-        max * 1e3
-    )
+/// The p50, p99 and max of one of the client's lags, in seconds.
+#[derive(Debug, Clone, Copy)]
+struct Lags {
+    p50: f64,
+    p99: f64,
+    max: f64,
+}
+
+impl Lags {
+    /// Of `values` (sorted once, here).
+    fn of(mut values: Vec<f64>) -> Lags {
+        let summary = summarize(&mut values, &[50.0, 99.0]);
+        Lags {
+            p50: summary.percentiles[0].1,
+            p99: summary.percentiles[1].1,
+            max: values.last().copied().unwrap_or(0.0),
+        }
+    }
+
+    /// For the result file: `{"p50", "p99", "max"}` in milliseconds.
+    fn json(self) -> Value {
+        json!({"p50": self.p50 * 1e3, "p99": self.p99 * 1e3, "max": self.max * 1e3})
+    }
+
+    /// For the table: `p50 / p99 / max` in milliseconds.
+    fn line(self) -> String {
+        format!(
+            "{:.3} / {:.3} / {:.3}",
+            self.p50 * 1e3,
+            self.p99 * 1e3,
+            self.max * 1e3
+        )
+    }
 }
 
 /// The result of `outcome` as `config` describes it.
@@ -400,20 +422,16 @@ pub(crate) fn report(
     let client = &outcome.client;
     let chunks: u64 = outcome.results.iter().map(|m| m.chunks).sum();
     let cpu_share = client.cpu_seconds / (duration * client.cores.max(1) as f64);
-    let mut wake = client.wake_lags.clone();
-    let wake_summary = summarize(&mut wake, &[50.0, 99.0]);
-    let mut lag = client.schedule_lags.clone();
-    let lag_summary = summarize(&mut lag, &[50.0, 99.0]);
-    let wake_p99 = wake_summary.percentiles[1].1;
-    let lag_p99 = lag_summary.percentiles[1].1;
+    let wake = Lags::of(client.wake_lags.clone());
+    let lag = Lags::of(client.schedule_lags.clone());
     // Only against a server that stamps its chunks (vllm-mock --stamp-events).
-    let mut read: Vec<f64> = outcome
+    let read_lags: Vec<f64> = outcome
         .results
         .iter()
         .flat_map(|m| m.read_lags.iter().copied())
         .collect();
-    let read_summary = summarize(&mut read, &[50.0, 99.0]);
-    let read_p99 = read_summary.percentiles[1].1;
+    let read_count = read_lags.len();
+    let read = Lags::of(read_lags);
     let mut warnings = Vec::new();
     if cpu_share > 0.8 {
         warnings.push(format!(
@@ -422,22 +440,22 @@ pub(crate) fn report(
             client.cores
         ));
     }
-    if wake_p99 > 0.002 {
+    if wake.p99 > 0.002 {
         warnings.push(format!(
             "a woken task waited {:.1} ms (p99) to run: chunk times carry that much client delay",
-            wake_p99 * 1e3
+            wake.p99 * 1e3
         ));
     }
-    if read_p99 > 0.002 {
+    if read.p99 > 0.002 {
         warnings.push(format!(
             "chunks waited {:.1} ms (p99) after the server sent them until the client read them: chunk times carry that much client delay",
-            read_p99 * 1e3
+            read.p99 * 1e3
         ));
     }
-    if lag_p99 > 0.005 && config.rate != Rate::Infinite {
+    if lag.p99 > 0.005 && config.rate != Rate::Infinite {
         warnings.push(format!(
             "requests were sent {:.1} ms (p99) later than scheduled: the arrival rate is the client's, not the one asked for",
-            lag_p99 * 1e3
+            lag.p99 * 1e3
         ));
     }
     let mut errors_by_kind: BTreeMap<String, usize> = BTreeMap::new();
@@ -473,9 +491,13 @@ pub(crate) fn report(
             "client_cores": client.cores,
             "client_cpu_share": cpu_share,
             "chunks_per_cpu_second": if client.cpu_seconds > 0.0 { chunks as f64 / client.cpu_seconds } else { 0.0 },
-            "schedule_lag_ms": {"p50": lag_summary.percentiles[0].1 * 1e3, "p99": lag_p99 * 1e3, "max": lag.last().copied().unwrap_or(0.0) * 1e3},
-            "wake_lag_ms": {"p50": wake_summary.percentiles[0].1 * 1e3, "p99": wake_p99 * 1e3, "max": wake.last().copied().unwrap_or(0.0) * 1e3},
-            "read_lag_ms": (!read.is_empty()).then(|| json!({"chunks": read.len(), "p50": read_summary.percentiles[0].1 * 1e3, "p99": read_p99 * 1e3, "max": read.last().copied().unwrap_or(0.0) * 1e3})),
+            "schedule_lag_ms": lag.json(),
+            "wake_lag_ms": wake.json(),
+            "read_lag_ms": (read_count > 0).then(|| {
+                let mut ms = read.json();
+                ms["chunks"] = json!(read_count);
+                ms
+            }),
             "client_bound": !warnings.is_empty(),
             "warnings": warnings.clone(),
             "errors_by_kind": errors_by_kind,
@@ -571,21 +593,13 @@ pub(crate) fn report(
             format!("{:.0}", chunks as f64 / client.cpu_seconds),
         );
     }
-    row(
-        &mut table,
-        "Send lag p50/p99/max (ms):",
-        lag_line(&client.schedule_lags),
-    );
-    row(
-        &mut table,
-        "Wake-up lag p50/p99/max (ms):",
-        lag_line(&client.wake_lags),
-    );
-    if !read.is_empty() {
+    row(&mut table, "Send lag p50/p99/max (ms):", lag.line());
+    row(&mut table, "Wake-up lag p50/p99/max (ms):", wake.line());
+    if read_count > 0 {
         row(
             &mut table,
             "Read lag (stamped) p50/p99/max (ms):",
-            lag_line(&read),
+            read.line(),
         );
     }
     for (kind, count) in &errors_by_kind {
