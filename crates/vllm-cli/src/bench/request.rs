@@ -276,7 +276,7 @@ async fn chat(
             let reasoning = choice.delta.reasoning_text().is_some_and(|r| !r.is_empty());
             (reasoning, choice.delta.content.as_deref().unwrap_or(""))
         });
-        tally.stamped(measured, at, &chunk.extra);
+        stamped(measured, at, &chunk.extra);
         tally.chunk(measured, settings, at, chunk.usage.as_ref(), text);
     }
     tally.finish(measured);
@@ -313,7 +313,7 @@ async fn completion(
             .choices
             .first()
             .map(|choice| (false, choice.text.as_str()));
-        tally.stamped(measured, at, &chunk.extra);
+        stamped(measured, at, &chunk.extra);
         tally.chunk(measured, settings, at, chunk.usage.as_ref(), text);
     }
     tally.finish(measured);
@@ -372,20 +372,6 @@ impl Tally {
             .token_event(measured, at, reasoning || has_content, usage_tokens);
     }
 
-    /// A chunk read at `at` whose unmodelled members are `extra`: when the server stamped it
-    /// with its send time, how long it waited for the client.
-    fn stamped(&mut self, measured: &mut Measured, at: Instant, extra: &vllm_client::types::Extra) {
-        if extra.is_empty() {
-            return;
-        }
-        let sent = extra.get(SENT_STAMP).and_then(vllm_client::Value::as_u64);
-        if let (Some(sent), Some(read)) = (sent, monotonic_ns(at)) {
-            measured
-                .read_lags
-                .push((read - i128::from(sent)) as f64 / 1e9);
-        }
-    }
-
     fn finish(self, measured: &mut Measured) {
         measured.per_chunk_usage = self.per_chunk_usage && measured.chunks > 0;
         self.timing.finish(measured);
@@ -395,6 +381,20 @@ impl Tally {
 /// The member a server stamps a chunk's send time in (`vllm-mock --stamp-events`): this
 /// machine's monotonic clock, in nanoseconds.
 const SENT_STAMP: &str = "mock_sent_ns";
+
+/// A chunk read at `at` whose unmodelled members are `extra`: when the server stamped it
+/// with its send time, how long it waited for the client.
+fn stamped(measured: &mut Measured, at: Instant, extra: &vllm_client::types::Extra) {
+    if extra.is_empty() {
+        return;
+    }
+    let sent = extra.get(SENT_STAMP).and_then(vllm_client::Value::as_u64);
+    if let (Some(sent), Some(read)) = (sent, monotonic_ns(at)) {
+        measured
+            .read_lags
+            .push((read - i128::from(sent)) as f64 / 1e9);
+    }
+}
 
 /// The machine's monotonic clock (`CLOCK_MONOTONIC`) at `at`, in nanoseconds: on Linux an
 /// `Instant` is a reading of that clock, so one reading of both ties them exactly.
